@@ -15,6 +15,8 @@
 
 namespace brains::io {
 
+// Copies of a list or dict PyValue share their contents (as Python references do), so an
+// object that appears twice in a pickle stays one object; copy the items to get a new one.
 class PyValue {
  public:
   enum class Kind { None, Bool, Int, Float, String, Bytes, List, Tuple, Dict, Tensor, Array };
