@@ -25,9 +25,11 @@ void add_common_flags(CLI::App& command, CommonOptions& options);
 void apply_common_flags(const CommonOptions& options);
 
 void register_info(CLI::App& app, CommonOptions& common);
+void register_predict(CLI::App& app, CommonOptions& common);
 
 inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_info(app, common);
+  register_predict(app, common);
 }
 
 }  // namespace brains::cli

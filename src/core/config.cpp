@@ -122,6 +122,10 @@ bool Config::has(std::string_view key) const {
   return child.IsDefined() && !child.IsNull();
 }
 
+bool Config::contains(std::string_view key) const {
+  return node_.IsMap() && node_[std::string(key)].IsDefined();
+}
+
 std::optional<Config> Config::find(std::string_view key) const {
   if (!has(key)) return std::nullopt;
   return Config(node_[std::string(key)], key_path(key));

@@ -59,6 +59,8 @@ Waveform Waveform::from_config(const Config& waveform) {
 }
 
 std::int64_t Waveform::waveform_length(std::int64_t points) const noexcept {
+  // No data, no ramps: plateaus_to_waveform of zero rows is empty too.
+  if (points <= 0) return 0;
   return points * plateau_length_ + (points + 1) * slope_length_;
 }
 

@@ -44,6 +44,9 @@ class Config {
 
   // True when `key` is present and not null.
   bool has(std::string_view key) const;
+  // True when `key` is present, even with a null value (brains-py gives null a meaning of
+  // its own for electrode effects: "switch this off").
+  bool contains(std::string_view key) const;
   // Child at key (a mapping or any node). Throws ConfigError when missing.
   Config at(std::string_view key) const;
   std::optional<Config> find(std::string_view key) const;
