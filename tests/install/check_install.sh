@@ -13,4 +13,18 @@ cmake -S "$source_dir/tests/install/consumer" -B "$work/build" -G Ninja \
 cmake --build "$work/build" >/dev/null
 output=$(LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/build/consumer")
 echo "$output"
-[ "$output" = "brains $(sed -n 's/.*BRAINS_VERSION "\(.*\)"/\1/p' "$work/prefix/include/brains/version.h") plateau_length 42" ]
+expected_version_line="brains $(sed -n 's/.*BRAINS_VERSION "\(.*\)"/\1/p' "$work/prefix/include/brains/version.h") plateau_length 42"
+[ "$output" = "$expected_version_line" ]
+
+# The installed examples build against the installed tree, and the DNPU example trains.
+cmake -S "$work/prefix/share/brains/examples" -B "$work/examples" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/examples" >/dev/null
+surrogate=$3
+trained=$(LD_LIBRARY_PATH="$work/prefix/lib:${LD_LIBRARY_PATH:-}" "$work/examples/custom_model" "$surrogate" 60)
+echo "$trained"
+first=$(echo "$trained" | awk '/^step 0 /{print $4}')
+last=$(echo "$trained" | awk '/^step 60 /{print $4}')
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }'
+accuracy=$(echo "$trained" | awk '/^step 60 /{print $6}')
+awk -v a="$accuracy" 'BEGIN { exit !(a >= 0.8) }'
