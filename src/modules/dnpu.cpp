@@ -133,12 +133,9 @@ at::Tensor DNPUImpl::run_processor(const at::Tensor& electrodes) {
 }
 
 at::Tensor DNPUImpl::forward_vec(const at::Tensor& x) {
+  check_input_width(x);
   const std::int64_t nodes = node_count();
   const std::int64_t inputs = data_input_electrode_count();
-  if (x.dim() != 2 || x.size(1) != nodes * inputs)
-    throw ArgumentError(fmt::format(
-        "cannot run DNPU: input must have shape (batch, {}) for {} nodes × {} inputs, got {}",
-        nodes * inputs, nodes, inputs, fmt::join(x.sizes(), "×")));
   const std::int64_t batch = x.size(0);
   const at::Tensor data = transform_inputs(x.view({batch, nodes, inputs}));
   const at::Tensor controls = control_voltages_.expand({batch, nodes, control_electrode_count()});
@@ -146,13 +143,40 @@ at::Tensor DNPUImpl::forward_vec(const at::Tensor& x) {
   return outputs.reshape({outputs.size(0), -1});
 }
 
-at::Tensor DNPUImpl::forward_for(const at::Tensor& x) {
+at::Tensor DNPUImpl::forward_population(const at::Tensor& x, const at::Tensor& controls) {
+  check_input_width(x);
+  const std::int64_t nodes = node_count();
+  const std::int64_t ctrl = control_electrode_count();
+  if (controls.dim() != 3 || controls.size(1) != nodes || controls.size(2) != ctrl)
+    throw ArgumentError(fmt::format(
+        "cannot run DNPU population: controls must have shape (genomes, {}, {}), got {}", nodes,
+        ctrl, fmt::join(controls.sizes(), "×")));
+  const std::int64_t genomes = controls.size(0);
+  const std::int64_t batch = x.size(0);
+  const at::Tensor data = transform_inputs(x.view({batch, nodes, data_input_electrode_count()}))
+                              .unsqueeze(0)
+                              .expand({genomes, batch, nodes, data_input_electrode_count()});
+  const at::Tensor merged = merge_electrode_data(
+      data, controls.to(data.scalar_type()).unsqueeze(1).expand({genomes, batch, nodes, ctrl}));
+  const at::Tensor outputs =
+      run_processor(merged.reshape({genomes * batch, nodes, merged.size(-1)}));
+  // Rows come back as (genome, sample) blocks, times P when plateaus are kept.
+  return outputs.reshape({genomes, outputs.size(0) / genomes, -1});
+}
+
+void DNPUImpl::check_input_width(const at::Tensor& x) const {
   const std::int64_t nodes = node_count();
   const std::int64_t inputs = data_input_electrode_count();
   if (x.dim() != 2 || x.size(1) != nodes * inputs)
     throw ArgumentError(fmt::format(
         "cannot run DNPU: input must have shape (batch, {}) for {} nodes × {} inputs, got {}",
         nodes * inputs, nodes, inputs, fmt::join(x.sizes(), "×")));
+}
+
+at::Tensor DNPUImpl::forward_for(const at::Tensor& x) {
+  check_input_width(x);
+  const std::int64_t nodes = node_count();
+  const std::int64_t inputs = data_input_electrode_count();
   const std::int64_t batch = x.size(0);
   const at::Tensor data = transform_inputs(x.view({batch, nodes, inputs}));
   std::vector<at::Tensor> outputs;
@@ -186,12 +210,15 @@ void DNPUImpl::reset_control_voltages(std::optional<std::uint64_t> seed) {
   at::NoGradGuard no_grad;
   const at::Tensor low = control_ranges_.select(-1, 0);
   const at::Tensor high = control_ranges_.select(-1, 1);
+  // Sampled in the parameter's shape: layers such as DNPUConv2d hold several control
+  // vectors per node, each broadcast against the node's ranges.
+  const auto sizes = control_voltages_.sizes();
   at::Tensor uniform;
   if (seed) {
     at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(*seed);
-    uniform = at::rand(low.sizes(), generator, low.options());
+    uniform = at::rand(sizes, generator, low.options());
   } else {
-    uniform = at::rand(low.sizes(), low.options());
+    uniform = at::rand(sizes, low.options());
   }
   control_voltages_.copy_(low + (high - low) * uniform);
 }

@@ -260,6 +260,27 @@ TEST(DNPU, LoadsABrainsPyModelStateDict) {
   EXPECT_THROW(load_dnpu_state(*dnpu, state, "nothing.", "training_data.pickle"), FormatError);
 }
 
+TEST(DNPU, PopulationForwardEqualsOneGenomeAtATime) {
+  DNPU dnpu(load_processor("seed1"), DNPUOptions({{3, 4}, {1, 6}}).seed(8));
+  dnpu->add_input_transform({0.0, 1.0});
+  const at::Tensor ranges = dnpu->control_ranges();
+  const at::Tensor genomes =
+      ranges.select(-1, 0) + (ranges.select(-1, 1) - ranges.select(-1, 0)) * at::rand({5, 2, 5});
+  const at::Tensor inputs = at::rand({9, 4});
+  at::NoGradGuard no_grad;
+  const at::Tensor all = dnpu->forward_population(inputs, genomes);
+  ASSERT_EQ(all.sizes(), (std::vector<std::int64_t>{5, 9, 2}));
+  const at::Tensor kept = dnpu->control_voltages();
+  for (std::int64_t g = 0; g < 5; ++g) {
+    DNPU single(load_processor("seed1"), DNPUOptions({{3, 4}, {1, 6}}));
+    single->add_input_transform({0.0, 1.0});
+    single->set_control_voltages(genomes[g].contiguous());
+    expect_close(all[g], single->forward(inputs));
+  }
+  EXPECT_TRUE(at::equal(dnpu->control_voltages(), kept));
+  EXPECT_THROW(dnpu->forward_population(inputs, at::zeros({5, 2, 4})), ArgumentError);
+}
+
 TEST(DNPU, PrettyPrint) {
   DNPU dnpu(load_processor("seed1"), DNPUOptions({{3, 4}, {1, 6}}));
   std::ostringstream plain;

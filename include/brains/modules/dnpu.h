@@ -49,6 +49,10 @@ class DNPUImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   at::Tensor forward_vec(const at::Tensor& x);
   at::Tensor forward_for(const at::Tensor& x);
+  // A whole population of control voltages in one processor call (genetic algorithm):
+  // x (B, nodes·n_in), controls (G, nodes, n_ctrl) -> (G, B, nodes·D_out). The layer's own
+  // control voltages are not used or changed.
+  at::Tensor forward_population(const at::Tensor& x, const at::Tensor& controls);
 
   // --- control voltages (nodes, n_ctrl), volts
   at::Tensor control_voltages() const;  // detached copy
@@ -102,6 +106,7 @@ class DNPUImpl : public torch::nn::Module {
   at::Tensor run_processor(const at::Tensor& electrodes);
   void init_electrode_info(const IndexLists& data_input_indices);
   void freeze_processor();
+  void check_input_width(const at::Tensor& x) const;
 
   DNPUOptions options_;
   processors::Processor processor_;
