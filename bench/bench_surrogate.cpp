@@ -57,6 +57,20 @@ void BM_SurrogateForward(benchmark::State& state) {
   report(state, batch);
 }
 
+// The network alone (no amplification or clipping), to see what the effects cost.
+void BM_NetworkForward(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  at::set_num_threads(static_cast<int>(state.range(1)));
+  SurrogateModel model = default_surrogate();
+  const at::Tensor x = at::rand({batch, 7}) * 2 - 1;
+  at::NoGradGuard no_grad;
+  for (auto _ : state) {
+    at::Tensor y = model->model->forward(x);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  report(state, batch);
+}
+
 // The autograd path, as used when training control voltages (inputs require grad).
 void BM_SurrogateForwardBackward(benchmark::State& state) {
   const std::int64_t batch = state.range(0);
@@ -78,6 +92,8 @@ void batches_and_threads(benchmark::internal::Benchmark* benchmark) {
 
 BENCHMARK(BM_ModuleForward)->Apply(batches_and_threads);
 BENCHMARK(BM_SurrogateForward)->Apply(batches_and_threads);
+BENCHMARK(BM_NetworkForward)->ArgsProduct({{262144}, {1, 2}})->ArgNames({"batch", "threads"})
+    ->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SurrogateForwardBackward)
     ->ArgsProduct({{256, 4096}, {1, 2}})
     ->ArgNames({"batch", "threads"})

@@ -1,17 +1,15 @@
 #include "brains/processors/neural_network_model.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
 
 #include <algorithm>
-#include <mutex>
 #include <ostream>
 
 #include "brains/core/error.h"
 #include "brains/core/log.h"
+#include "dense_inference.h"
 
 namespace brains::processors {
 
@@ -69,32 +67,6 @@ torch::nn::AnyModule make_activation(const std::string& name) {
   if (name == "sigmoid") return torch::nn::AnyModule(torch::nn::Sigmoid());
   return torch::nn::AnyModule(torch::nn::ReLU());
 }
-
-void activate_(at::Tensor& x, const std::string& name) {
-  if (name == "relu") at::relu_(x);
-  else if (name == "elu") at::elu_(x);
-  else if (name == "tanh") at::tanh_(x);
-  else if (name == "hard-tanh") at::hardtanh_(x);
-  else at::sigmoid_(x);
-}
-
-// OpenBLAS's own threads inside torch's threads oversubscribe the cores and serialise on its
-// level-3 lock; the parallelism here comes from chunks, so BLAS runs one thread per call.
-// Looked up at run time: the reference BLAS has no such function.
-void pin_blas_to_one_thread() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-      set(1);
-      log::debug("OpenBLAS pinned to one thread per call (surrogate inference)");
-    }
-  });
-}
-
-// Rows per chunk of the inference path: two 1024×90 float activations (0.7 MB) stay in the
-// 1 MB L2 of each core while a chunk passes through all layers.
-constexpr std::int64_t kChunkRows = 1024;
 
 }  // namespace
 
@@ -195,52 +167,17 @@ bool NeuralNetworkModelImpl::needs_autograd(const at::Tensor& x) const {
 }
 
 at::Tensor NeuralNetworkModelImpl::infer(const at::Tensor& x) {
-  // Weights as plain tensors (no autograd) in layer order.
-  std::vector<std::pair<at::Tensor, at::Tensor>> layers;
-  std::int64_t widest = 0;
+  std::vector<DenseLayerWeights> layers;
   for (const auto& module : raw_model->children())
-    if (const auto* linear = module->as<torch::nn::Linear>()) {
-      if (linear->weight.scalar_type() != at::kFloat || !linear->weight.device().is_cpu())
-        return raw_model->forward(x);
-      layers.emplace_back(linear->weight.detach(), linear->bias.detach());
-      widest = std::max(widest, linear->weight.size(0));
-    }
-
-  const at::Tensor input = x.reshape({-1, structure_.d_in}).contiguous();
-  const std::int64_t rows = input.size(0);
-  at::Tensor output = at::empty({rows, structure_.d_out}, input.options());
-  const std::int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
-  const std::string& activation = structure_.activation;
-
-  // Each worker pushes its chunks through all layers in two ping-pong buffers.
-  const auto run = [&](std::int64_t first, std::int64_t last) {
-    at::NoGradGuard no_grad;  // worker threads start with grad mode on
-    const std::int64_t buffer_rows = std::min(kChunkRows, rows);
-    at::Tensor ping = at::empty({buffer_rows * widest}, input.options());
-    at::Tensor pong = at::empty({buffer_rows * widest}, input.options());
-    for (std::int64_t chunk = first; chunk < last; ++chunk) {
-      const std::int64_t start = chunk * kChunkRows;
-      const std::int64_t n = std::min(kChunkRows, rows - start);
-      at::Tensor current = input.narrow(0, start, n);
-      for (std::size_t l = 0; l < layers.size(); ++l) {
-        const auto& [weight, bias] = layers[l];
-        const bool last_layer = l + 1 == layers.size();
-        at::Tensor next = last_layer ? output.narrow(0, start, n)
-                                     : (l % 2 == 0 ? ping : pong)
-                                           .narrow(0, 0, n * weight.size(0))
-                                           .view({n, weight.size(0)});
-        at::addmm_out(next, bias, current, weight.t());
-        if (!last_layer) activate_(next, activation);
-        current = next;
-      }
-    }
-  };
-  pin_blas_to_one_thread();
-  at::parallel_for(0, chunks, 1, run);
+    if (const auto* linear = module->as<torch::nn::Linear>())
+      layers.push_back({linear->weight.detach(), linear->bias.detach()});
+  const at::Tensor input = x.reshape({-1, structure_.d_in});
+  std::optional<at::Tensor> output = dense_inference(layers, structure_.activation, input);
+  if (!output) return raw_model->forward(x);  // no BLAS, or not float32 CPU weights
 
   std::vector<std::int64_t> sizes = x.sizes().vec();
   sizes.back() = structure_.d_out;
-  return output.view(sizes);
+  return output->view(sizes);
 }
 
 }  // namespace brains::processors

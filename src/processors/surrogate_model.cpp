@@ -124,7 +124,7 @@ std::optional<double> read_noise(const std::optional<Config>& effects) {
                                             (noise.node().IsScalar() ? "'" + noise.node().Scalar() + "'"
                                                                      : std::string("a list")));
   noise.warn_unknown_keys({"type", "std", "variance"});
-  const std::string type = noise.get<std::string>("type", "default");
+  const std::string type = noise.get<std::string>("type");
   if (type == "default") return std::nullopt;
   if (type != "gaussian")
     throw ConfigError(noise.key_path("type"),

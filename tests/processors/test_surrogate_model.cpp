@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <torch/nn/modules/activation.h>
 
+#include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <sstream>
 #include <string>
 
@@ -232,6 +234,8 @@ struct BadStructure {
   const char* key_path;
 };
 
+void PrintTo(const BadStructure& bad, std::ostream* out) { *out << bad.yaml; }
+
 class ModelStructureErrors : public ::testing::TestWithParam<BadStructure> {};
 
 TEST_P(ModelStructureErrors, NameTheKeyPath) {
@@ -402,6 +406,10 @@ struct BadInfo {
   const char* key_path;
 };
 
+void PrintTo(const BadInfo& bad, std::ostream* out) {
+  *out << bad.key << ": " << bad.value;
+}
+
 class ElectrodeInfoErrors : public ::testing::TestWithParam<BadInfo> {};
 
 TEST_P(ElectrodeInfoErrors, NameTheKeyPath) {
@@ -519,6 +527,12 @@ struct BadEffect {
   const char* key_path;
 };
 
+void PrintTo(const BadEffect& bad, std::ostream* out) {
+  std::string text = bad.yaml;
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  *out << text;
+}
+
 class SurrogateEffectErrors : public ::testing::TestWithParam<BadEffect> {};
 
 TEST_P(SurrogateEffectErrors, NameTheKeyPathAndLeaveTheModelUnchanged) {
@@ -547,6 +561,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadEffect{"noise: {type: gausian, std: 1}", "processor.electrode_effects.noise.type"},
         BadEffect{"noise: {type: gaussian, std: -1}", "processor.electrode_effects.noise.std"},
         BadEffect{"noise: {type: gaussian}", "processor.electrode_effects.noise.std"},
+        BadEffect{"noise: {std: 1}", "processor.electrode_effects.noise.type"},
         BadEffect{"noise: 0.5", "processor.electrode_effects.noise"},
         BadEffect{"[1, 2]", "processor.electrode_effects"}));
 

@@ -35,9 +35,11 @@ class NeuralNetworkModelImpl : public torch::nn::Cloneable<NeuralNetworkModelImp
   explicit NeuralNetworkModelImpl(ModelStructure structure = {});
   void reset() override;
   // Acts on the last dimension: (…, D_in) -> (…, D_out). When autograd has nothing to
-  // record (no_grad, or neither x nor a weight requires grad) float32 CPU inputs take a fast
-  // path: cache-sized chunks, spread over at::get_num_threads() threads, with BLAS pinned
-  // to one thread per call. Raises ArgumentError when the last dimension is not D_in.
+  // record (no_grad, or neither x nor a weight requires grad) float32 CPU inputs take an
+  // inference path: cache-sized chunks of rows through all layers, shared between the caller
+  // and up to at::get_num_threads() − 1 tasks on ATen's inter-op pool. Its first use pins
+  // OpenBLAS to one thread per call for the process. Raises ArgumentError when the last
+  // dimension is not D_in.
   at::Tensor forward(const at::Tensor& x);
   // brains::NeuralNetworkModel(D_in=7, hidden_sizes=[90,90,90,90,90,90], D_out=1, activation=relu)
   void pretty_print(std::ostream& stream) const override;

@@ -4,7 +4,13 @@
 // The effects come from `info.electrode_info` and can be overridden by a processor config's
 // `electrode_effects` with brains-py's semantics: a key that is absent takes the info's value,
 // an explicit value replaces it (with a warning), and null switches the effect off
-// (voltage ranges cannot be switched off and keep the info's value).
+// (voltage ranges cannot be switched off and keep the info's value). Keys:
+//   voltage_ranges   (E, 2) list of [min, max] volts
+//   amplification    list with one factor per output (or one number)
+//   output_clipping  [min, max] nA; brains-py's docs spell it clipping_value, accepted too
+//   noise            {type: gaussian, std: σ_nA}; brains-py's `variance` is accepted and, as
+//                    there, used as the standard deviation; type `default` means no noise,
+//                    any other type is a ConfigError (upstream silently dropped the noise)
 //
 // State-dict keys match brains-py: model.raw_model.N.weight/bias, voltage_ranges,
 // amplification, output_clipping.
