@@ -183,6 +183,7 @@ bool convert_to(const YAML::Node& node, T& out) {
 BRAINS_CONFIG_AS(bool, "true or false")
 BRAINS_CONFIG_AS(int, "an integer")
 BRAINS_CONFIG_AS(std::int64_t, "an integer")
+BRAINS_CONFIG_AS(std::uint64_t, "a non-negative integer")
 BRAINS_CONFIG_AS(double, "a number")
 BRAINS_CONFIG_AS(float, "a number")
 BRAINS_CONFIG_AS(std::string, "a string")
