@@ -26,11 +26,13 @@ void apply_common_flags(const CommonOptions& options);
 
 void register_info(CLI::App& app, CommonOptions& common);
 void register_predict(CLI::App& app, CommonOptions& common);
+void register_ring(CLI::App& app, CommonOptions& common);
 void register_boolean(CLI::App& app, CommonOptions& common);  // boolean, vc-dimension, capacity
 
 inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_info(app, common);
   register_predict(app, common);
+  register_ring(app, common);
   register_boolean(app, common);
 }
 
