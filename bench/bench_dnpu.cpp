@@ -77,39 +77,3 @@ BENCHMARK(BM_DNPUForward)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Un
 }  // namespace
 
 BENCHMARK_MAIN();
-// TEMP profiling
-#include <chrono>
-#include "brains/modules/fused_surrogate.h"
-namespace {
-void BM_TempProfile(benchmark::State& state) {
-  at::set_num_threads(static_cast<int>(state.range(0)));
-  DNPUConv2d conv(default_processor(), DNPUConv2dOptions({{2, 3, 4}, {2, 3, 4}, {2, 3, 4}}, 1, 6, 3).seed(1));
-  conv->add_input_transform({0.0, 1.0});
-  const at::Tensor images = at::rand({64, 1, 28, 28});
-  const at::Tensor electrodes = (at::rand({778752, 7}) - 0.5).requires_grad_(true);
-  using clock = std::chrono::steady_clock;
-  double fwd = 0, bwd = 0, fused = 0, fusedb = 0;
-  int n = 0;
-  for (auto _ : state) {
-    auto t0 = clock::now();
-    at::Tensor y = conv->forward(images);
-    auto t1 = clock::now();
-    y.square().mean().backward();
-    auto t2 = clock::now();
-    at::Tensor z = brains::modules::fused_surrogate_forward(*conv->processor(), electrodes);
-    auto t3 = clock::now();
-    z.sum().backward();
-    auto t4 = clock::now();
-    fwd += std::chrono::duration<double>(t1 - t0).count();
-    bwd += std::chrono::duration<double>(t2 - t1).count();
-    fused += std::chrono::duration<double>(t3 - t2).count();
-    fusedb += std::chrono::duration<double>(t4 - t3).count();
-    ++n;
-  }
-  state.counters["fwd_ms"] = 1000 * fwd / n;
-  state.counters["bwd_ms"] = 1000 * bwd / n;
-  state.counters["fused_ms"] = 1000 * fused / n;
-  state.counters["fusedbwd_ms"] = 1000 * fusedb / n;
-}
-BENCHMARK(BM_TempProfile)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMillisecond);
-}

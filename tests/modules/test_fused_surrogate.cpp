@@ -64,7 +64,7 @@ void expect_same_as_autograd(Processor& processor, const at::Tensor& points) {
   const at::Tensor plain = processor->forward(b);
   (plain * weights).sum().backward();
   expect_close(fused, plain);
-  expect_close(a.grad(), b.grad(), 1e-4);
+  expect_close(a.grad(), b.grad(), 1e-5);
 }
 
 TEST(FusedSurrogate, MatchesAutogradThroughAReluSurrogate) {
