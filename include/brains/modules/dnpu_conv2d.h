@@ -12,7 +12,7 @@
 // All virtual devices run in one processor call ("vec") or one call per device ("for").
 // Under autograd, the vec pass on a frozen single-output relu surrogate computes each
 // evaluation's input gradient alongside its output, in cache-sized chunks, instead of
-// recording the surrogate's layers (fused_surrogate.h; about 3× faster training).
+// recording the surrogate's layers (fused_surrogate.h; 3-5× faster training steps).
 //
 // Example:
 //   DNPUConv2d conv(processor, DNPUConv2dOptions({{2, 3, 4}, {2, 3, 4}, {2, 3, 4}},
