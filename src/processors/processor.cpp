@@ -7,6 +7,7 @@
 
 #include "brains/core/error.h"
 #include "brains/core/log.h"
+#include "brains/processors/driver_factory.h"
 #include "brains/processors/state_dict.h"
 #include "brains/processors/surrogate_driver.h"
 
@@ -51,7 +52,11 @@ bool all_finite(const at::Tensor& x) {
 }  // namespace
 
 const std::vector<std::string>& processor_types() {
-  static const std::vector<std::string> types{"simulation", "simulation_debug"};
+  static const std::vector<std::string> types = [] {
+    std::vector<std::string> all{"simulation", "simulation_debug"};
+    for (const auto& type : hardware_processor_types()) all.push_back(type);
+    return all;
+  }();
   return types;
 }
 
@@ -71,7 +76,10 @@ void ProcessorImpl::load(const Config& configs, const std::optional<YAML::Node>&
   configs.warn_unknown_keys({"processor_type", "waveform", "electrode_effects", "driver"});
   waveform_ = configs.has("waveform") ? Waveform::from_config(configs.at("waveform")) : Waveform(1, 0);
 
-  if (!is_surrogate_type(type)) return;  // hardware types plug in here
+  if (!is_surrogate_type(type)) {
+    load_hardware(type, configs);
+    return;
+  }
   if (!info)
     throw ConfigError("info", "a '" + type +
                                   "' processor needs the surrogate's info (model_structure and "
@@ -101,6 +109,26 @@ void ProcessorImpl::load(const Config& configs, const std::optional<YAML::Node>&
     hardware_ = HardwareProcessor(std::make_shared<SurrogateDriver>(surrogate), waveform_);
     set_backend(*this, hardware_);
   }
+}
+
+void ProcessorImpl::load_hardware(const std::string& type, const Config& configs) {
+  std::shared_ptr<Driver> driver = make_hardware_driver(type, configs);
+  ElectrodeInfo electrode_info;
+  electrode_info.activation_electrode_no = driver->activation_electrode_count();
+  electrode_info.output_electrode_no = driver->readout_electrode_count();
+  electrode_info.electrode_no =
+      electrode_info.activation_electrode_no + electrode_info.output_electrode_no;
+  electrode_info.voltage_ranges = driver->voltage_ranges();
+  electrode_info.amplification.assign(electrode_info.output_electrode_no, 1.0);
+  const at::Tensor clipping = driver->clipping_value().to(at::kDouble);
+  electrode_info.clipping_value = std::make_pair(clipping[0].item<double>(), clipping[1].item<double>());
+
+  if (hardware_) hardware_->close();
+  processor_type_ = type;
+  electrode_info_ = std::move(electrode_info);
+  surrogate_ = nullptr;
+  hardware_ = HardwareProcessor(std::move(driver), waveform_);
+  set_backend(*this, hardware_);
 }
 
 void ProcessorImpl::swap(const Config& configs, const std::optional<YAML::Node>& info,

@@ -70,6 +70,8 @@ class ProcessorImpl : public torch::nn::Module {
  private:
   void load(const Config& configs, const std::optional<YAML::Node>& info,
             const std::optional<io::PyValue>& state_dict);
+  // A Driver-backed type (driver_factory.h): electrode counts and ranges come from the driver.
+  void load_hardware(const std::string& type, const Config& configs);
 
   std::string processor_type_;
   Waveform waveform_{1, 0};
