@@ -40,12 +40,17 @@ struct Prepared {
 Prepared prepare(const BooleanFlags& flags, const CommonOptions& common) {
   apply_common_flags(common);
   Config configs = load_task_config(common.config, flags.task);
-  const std::uint64_t seed = seed_everything(common.seed);
+  // --seed, else the config's seed, else a fresh one (recorded in the run's config).
+  std::optional<std::uint64_t> wanted = common.seed;
+  if (!wanted && configs.has("seed")) wanted = configs.get<std::uint64_t>("seed");
+  const std::uint64_t seed = seed_everything(wanted);
   configs.set("seed", seed);
   if (flags.from_dimension) configs.set("from_dimension", *flags.from_dimension);
   if (flags.to_dimension) configs.set("to_dimension", *flags.to_dimension);
   auto options = tasks::BooleanTaskOptions::from_config(configs);
-  return {configs, seed, tasks::BooleanTask(options, build_task_processor(configs, flags.task))};
+  TaskFlags task = flags.task;
+  task.threads = common.threads;
+  return {configs, seed, tasks::BooleanTask(options, build_task_processor(configs, task))};
 }
 
 void print_gate(const tasks::GateResult& gate) {

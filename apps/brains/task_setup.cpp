@@ -1,6 +1,9 @@
 #include "task_setup.h"
 
+#include <algorithm>
+
 #include "brains/core/error.h"
+#include "brains/processors/driver_factory.h"
 #include "brains/processors/surrogate_file.h"
 
 namespace brains::cli {
@@ -45,15 +48,28 @@ processors::Processor build_task_processor(const Config& configs, const TaskFlag
                                ? configs.at("processor")
                                : Config::parse("processor_type: simulation\nwaveform: {plateau_length: 1, slope_length: 0}\n",
                                                "<default processor>");
+  // Task-only keys of brainspy-tasks processor sections, not Processor settings.
+  YAML::Node settings = YAML::Clone(processor.node());
+  settings.remove("model_dir");
+  settings.remove("input_indices");
+  const auto& hardware = processors::hardware_processor_types();
+  const std::string type = processor.get<std::string>("processor_type", "");
+  if (std::find(hardware.begin(), hardware.end(), type) != hardware.end()) {
+    // A driver-backed processor needs no surrogate; the run's seed seeds the simulated device
+    // unless its driver section names one.
+    const Config view(settings, processor.key_path());
+    const bool driver_seed = view.has("driver") && view.at("driver").has("seed");
+    if (type == "virtual" && configs.has("seed") && !driver_seed)
+      settings["driver"]["seed"] = configs.get<std::uint64_t>("seed");
+    if (type == "virtual" && flags.threads > 0) settings["driver"]["threads"] = flags.threads;
+    return processors::Processor(Config(settings, processor.key_path()), std::nullopt, std::nullopt,
+                                 average_plateaus);
+  }
   std::string model = flags.model;
   if (model.empty() && processor.has("model_dir")) model = processor.get<std::string>("model_dir");
   if (model.empty())
     throw ArgumentError("no surrogate model: give --model training_data.pt (or processor.model_dir)");
   const auto surrogate = processors::SurrogateFile::load(model);
-  // Task-only keys of brainspy-tasks processor sections, not Processor settings.
-  YAML::Node settings = YAML::Clone(processor.node());
-  settings.remove("model_dir");
-  settings.remove("input_indices");
   return processors::Processor(Config(settings, processor.key_path()), surrogate.info,
                                surrogate.model_state_dict, average_plateaus);
 }

@@ -14,6 +14,7 @@ namespace brains::cli {
 struct TaskFlags {
   std::string model;      // --model FILE.pt
   std::string algorithm;  // --algorithm ga|gd (empty: the config's)
+  int threads = 0;        // --threads: threads of a simulated device (0: every core)
 };
 
 // The config file, or an empty mapping; `algorithm` replaced by the defaults of --algorithm

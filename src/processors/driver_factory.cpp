@@ -1,15 +1,17 @@
 #include "brains/processors/driver_factory.h"
 
 #include "brains/core/error.h"
+#include "brains/processors/virtual_driver.h"
 
 namespace brains::processors {
 
 const std::vector<std::string>& hardware_processor_types() {
-  static const std::vector<std::string> types{};
+  static const std::vector<std::string> types{"virtual"};
   return types;
 }
 
 std::shared_ptr<Driver> make_hardware_driver(const std::string& type, const Config& configs) {
+  if (type == "virtual") return make_virtual_driver(configs);
   throw ConfigError(configs.key_path("processor_type"),
                     "'" + type + "' is not a hardware processor type");
 }
