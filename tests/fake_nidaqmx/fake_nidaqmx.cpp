@@ -31,8 +31,9 @@
 //   disconnected), late_spike (per AI start: the AI starts BRAINS_FAKE_NIDAQMX_LATE_SPIKE_S,
 //   default 0.01 s, before the outputs instead of after).
 // - BRAINS_FAKE_NIDAQMX_REALTIME=1 makes reads also wait in wall-clock time.
-// - BRAINS_FAKE_NIDAQMX_RECORD names a file that gets one line per call and, at exit, the
-//   number of open tasks and every output level.
+// - BRAINS_FAKE_NIDAQMX_RECORD names a file that gets one line per call (every written
+//   sample: "write <task> <timed|on_demand> <channel> <v0> <v1> ...") and, at exit,
+//   "exit open_tasks=<n>" and "level <channel> <V>" for every output.
 // Tests in the same process inspect it through the fake_nidaqmx_* functions at the end.
 // Error codes other than those of field-anchors §4.3 are this file's own choice.
 #include <signal.h>
@@ -626,16 +627,15 @@ FAKE_API int32 DAQmxWriteAnalogF64(TaskHandle taskHandle, int32 numSampsPerChan,
     record.previous.push_back(b.level_at(channel.physical, b.now));
   }
   b.writes.push_back(record);
-  {
-    std::string line = "write " + task->name + (task->timed ? " timed " : " on_demand ") + std::to_string(n);
+  if (b.record) {
+    // Every sample, one line per channel: write <task> <timed|on_demand> <channel> <v0> <v1> ...
     for (std::size_t c = 0; c < channels; ++c) {
-      line += " " + task->channels[c].physical + "=";
-      const auto [low, high] = std::minmax_element(data.begin() + static_cast<long>(c * n),
-                                                   data.begin() + static_cast<long>((c + 1) * n));
-      line += std::to_string(data[c * n]) + ":" + std::to_string(data[c * n + n - 1]) + ":" +
-              std::to_string(*low) + ":" + std::to_string(*high);
+      std::fprintf(b.record, "write %s %s %s", task->name.c_str(), task->timed ? "timed" : "on_demand",
+                   task->channels[c].physical.c_str());
+      for (std::size_t i = 0; i < n; ++i) std::fprintf(b.record, " %.17g", data[c * n + i]);
+      std::fputc('\n', b.record);
     }
-    b.log(line);
+    std::fflush(b.record);
   }
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t i = 0; i < n; ++i) {

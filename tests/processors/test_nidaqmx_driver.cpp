@@ -154,9 +154,9 @@ struct Rates {
   std::int64_t readout_hz;
 };
 
-class BothSetups : public ::testing::TestWithParam<Rates> {};
+class NidaqmxBothSetups : public ::testing::TestWithParam<Rates> {};
 
-TEST_P(BothSetups, MeasureTheDeviceSampleBySample) {
+TEST_P(NidaqmxBothSetups, MeasureTheDeviceSampleBySample) {
   FakeNidaqmx fake;
   Bench bench;
   bench.type = GetParam().type;
@@ -190,7 +190,7 @@ TEST_P(BothSetups, MeasureTheDeviceSampleBySample) {
   EXPECT_EQ(fake.open_tasks(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Rates, BothSetups,
+INSTANTIATE_TEST_SUITE_P(Rates, NidaqmxBothSetups,
                          ::testing::Values(Rates{"cdaq_to_cdaq", 500, 1000}, Rates{"cdaq_to_cdaq", 1000, 1000},
                                            Rates{"cdaq_to_cdaq", 200, 600}, Rates{"cdaq_to_nidaq", 500, 1000},
                                            Rates{"cdaq_to_nidaq", 1000, 1000}, Rates{"cdaq_to_nidaq", 500, 2000}),
@@ -214,6 +214,21 @@ TEST(NidaqmxDriver, UnalignedStartMixesNeighbouringSamplesOnly) {
   const at::Tensor exact = device_currents(fake, wave);
   const at::Tensor before = at::cat({device_currents(fake, at::zeros({1, 3}, at::kDouble)), exact.narrow(0, 0, exact.size(0) - 1)});
   expect_near(driver.measure(wave), (before + exact) / 2, 1e-9);
+}
+
+TEST(NidaqmxDriver, SaturatedReadoutsReachTheClippingValue) {
+  // A gain of 2 nA/V with the ±5 V input range reports at most ±10 nA; the builtin device
+  // gives up to ~60 nA, so the input saturates.
+  FakeNidaqmx fake;
+  Bench bench;
+  bench.gain = 2;
+  fake.wire(bench.wiring());
+  NidaqmxDriver driver(bench.setup());
+  EXPECT_TRUE(at::equal(driver.clipping_value(), at::tensor({-10.0f, 10.0f})));
+  const at::Tensor wave = waveform_of(random_points(bench, 30, 15), 3, 3);
+  const at::Tensor measured = driver.measure(wave);
+  expect_near(measured, device_currents(fake, wave).clamp(-10, 10), 1e-9);
+  EXPECT_GT((measured.abs() == 10).sum().item<std::int64_t>(), 0);
 }
 
 TEST(NidaqmxDriver, TimeoutsAreSecondsFromRatesAndReadsComeInChunks) {
@@ -254,9 +269,9 @@ struct FaultCase {
   const char* message;
 };
 
-class Faults : public ::testing::TestWithParam<FaultCase> {};
+class NidaqmxFaults : public ::testing::TestWithParam<FaultCase> {};
 
-TEST_P(Faults, GiveOneLineHardwareErrorsAndLeaveTheOutputsAtZero) {
+TEST_P(NidaqmxFaults, GiveOneLineHardwareErrorsAndLeaveTheOutputsAtZero) {
   const FaultCase& c = GetParam();
   FakeNidaqmx fake;
   Bench bench;
@@ -283,7 +298,7 @@ TEST_P(Faults, GiveOneLineHardwareErrorsAndLeaveTheOutputsAtZero) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Injected, Faults,
+    Injected, NidaqmxFaults,
     ::testing::Values(FaultCase{"cdaq_to_cdaq", "read_timeout", 1, 1, "NI-DAQmx error -200474"},
                       FaultCase{"cdaq_to_cdaq", "read_timeout", 3, 1, "NI-DAQmx error -200474"},
                       FaultCase{"cdaq_to_nidaq", "read_timeout", 4, 1, "NI-DAQmx error -200474"},
@@ -610,11 +625,36 @@ struct CliBench {
     text << in.rdbuf();
     return text.str();
   }
-  // The end of the record: no open task, every output level 0.
+  // The end of the record: no open task, every output level 0; and every sample the
+  // library received within its electrode's range, timed waveforms from and to 0 V.
   void expect_safe_exit() const {
     const std::string text = record();
     EXPECT_THAT(text, HasSubstr("exit open_tasks=0\n"));
     for (const auto& name : bench.all_outputs()) EXPECT_THAT(text, HasSubstr("level " + name + " 0\n"));
+    std::istringstream lines(text);
+    std::int64_t samples = 0;
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::string word, task, kind, channel;
+      words >> word >> task >> kind >> channel;
+      if (word != "write") continue;
+      const auto outputs = bench.outputs();
+      const auto e = std::find(outputs.begin(), outputs.end(), channel) - outputs.begin();
+      ASSERT_LT(e, static_cast<std::ptrdiff_t>(outputs.size())) << channel;
+      std::vector<double> values;
+      for (double v; words >> v;) values.push_back(v);
+      ASSERT_FALSE(values.empty());
+      for (double v : values) {
+        EXPECT_GE(v, bench.ranges[e].first);
+        EXPECT_LE(v, bench.ranges[e].second);
+      }
+      if (kind == "timed") {
+        EXPECT_EQ(values.front(), 0.0);
+        EXPECT_EQ(values.back(), 0.0);
+      }
+      samples += static_cast<std::int64_t>(values.size());
+    }
+    EXPECT_GT(samples, 0);
   }
 };
 

@@ -81,9 +81,9 @@ void expect_close(const at::Tensor& actual, const at::Tensor& expected) {
       << "max |Δ| = " << (actual - expected).abs().max().item<double>();
 }
 
-class SameDevice : public ::testing::TestWithParam<std::string> {};
+class NidaqmxSameDevice : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(SameDevice, CurrentsMatchSimulationDebug) {
+TEST_P(NidaqmxSameDevice, CurrentsMatchSimulationDebug) {
   FakeNidaqmx fake;
   wire_fixture(fake, GetParam());
   auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
@@ -100,7 +100,7 @@ TEST_P(SameDevice, CurrentsMatchSimulationDebug) {
   expect_close(raw_hardware->forward(points), raw_reference->forward(points));
 }
 
-TEST_P(SameDevice, GeneticAlgorithmFindsTheSameGate) {
+TEST_P(NidaqmxSameDevice, GeneticAlgorithmFindsTheSameGate) {
   FakeNidaqmx fake;
   wire_fixture(fake, GetParam());
   const auto options = tasks::BooleanTaskOptions::from_config(Config::parse(
@@ -121,7 +121,7 @@ TEST_P(SameDevice, GeneticAlgorithmFindsTheSameGate) {
             << " s through simulation_debug\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Setups, SameDevice, ::testing::Values("cdaq_to_cdaq", "cdaq_to_nidaq"));
+INSTANTIATE_TEST_SUITE_P(Setups, NidaqmxSameDevice, ::testing::Values("cdaq_to_cdaq", "cdaq_to_nidaq"));
 
 }  // namespace
 }  // namespace brains::processors::nidaqmx

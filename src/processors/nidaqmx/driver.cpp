@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <limits>
 
 #include "brains/core/error.h"
 #include "brains/core/interrupt.h"
@@ -55,6 +56,18 @@ std::int64_t NidaqmxDriver::activation_electrode_count() const { return setup_.e
 std::int64_t NidaqmxDriver::readout_electrode_count() const { return setup_.readout_count(); }
 
 at::Tensor NidaqmxDriver::voltage_ranges() const { return setup_.voltage_ranges(); }
+
+at::Tensor NidaqmxDriver::clipping_value() const {
+  double low = std::numeric_limits<double>::infinity();
+  double high = -low;
+  for (double gain : setup_.amplification)
+    for (double volts : {setup_.readout_min_v, setup_.readout_max_v}) {
+      const double current = volts * gain * (setup_.inverted_output ? -1.0 : 1.0);
+      low = std::min(low, current);
+      high = std::max(high, current);
+    }
+  return at::tensor({low, high}, at::kFloat);
+}
 
 std::string NidaqmxDriver::next_task_name(const char* kind) const {
   // brains-py names tasks <kind>_task_<UTC time>; a counter keeps names unique in a process.

@@ -52,6 +52,9 @@ class NidaqmxDriver : public Driver {
   std::int64_t activation_electrode_count() const override;
   std::int64_t readout_electrode_count() const override;
   at::Tensor voltage_ranges() const override;
+  // [min, max] nA the readout can report: its input range times the gain (the widest over
+  // readouts with different gains). An output there saturated the input.
+  at::Tensor clipping_value() const override;
   double absolute_limit_v() const override { return setup_.voltage_limit_v; }
   std::optional<double> max_step_v() const override { return setup_.max_step_v; }
   // Clears the tasks (outputs at 0 V) and, with reset_on_close, resets the instruments.
