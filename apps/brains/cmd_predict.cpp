@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "brains/core/config.h"
 #include "brains/core/error.h"
@@ -44,9 +45,13 @@ Config default_processor_config() {
 
 void run_predict(const PredictOptions& options, const CommonOptions& common) {
   apply_common_flags(common);
-  const auto surrogate = processors::SurrogateFile::load(options.model);
+  // Hardware types need no model; the simulation types say so when it is missing.
+  std::optional<processors::SurrogateFile> surrogate;
+  if (!options.model.empty()) surrogate = processors::SurrogateFile::load(options.model);
   const Config configs = common.config.empty() ? default_processor_config() : Config::load(common.config);
-  processors::Processor processor(configs, surrogate.info, surrogate.model_state_dict);
+  processors::Processor processor(
+      configs, surrogate ? std::optional<YAML::Node>(surrogate->info) : std::nullopt,
+      surrogate ? std::optional<io::PyValue>(surrogate->model_state_dict) : std::nullopt);
   const at::Tensor inputs = read_input_matrix(options);
   if (inputs.dim() != 2)
     throw ArgumentError("cannot predict: " + options.input + " '" + options.key +
@@ -64,8 +69,8 @@ void register_predict(CLI::App& app, CommonOptions& common) {
   auto options = std::make_shared<PredictOptions>();
   auto* command = app.add_subcommand(
       "predict", "Run a processor over a matrix of electrode voltages (volts in, nA out)");
-  command->add_option("--model", options->model, "surrogate model (training_data.pt)")
-      ->required()
+  command->add_option("--model", options->model,
+                      "surrogate model (training_data.pt); not needed for hardware processor types")
       ->check(CLI::ExistingFile);
   command->add_option("--input", options->input, "voltages: .npz (see --key) or .npy, N × E")
       ->required()
