@@ -39,11 +39,15 @@ constexpr const char* kPlotFile = "example_batch.png";
   throw Error(std::string("cannot ") + verb + " " + file.string() + ": " + std::strerror(error));
 }
 
-// Appends `text` and fsyncs (O_EXCL creates a new file instead).
-void write_synced(const fs::path& file, const std::string& text, bool create) {
-  const int flags = create ? (O_WRONLY | O_CREAT | O_EXCL) : (O_WRONLY | O_APPEND);
+enum class WriteMode { create, replace, append };
+
+// Writes `text` (a new file, a replacement or an append), fsync'ed when `sync`.
+void write_file(const fs::path& file, const std::string& text, WriteMode mode, bool sync) {
+  const int flags = mode == WriteMode::create    ? (O_WRONLY | O_CREAT | O_EXCL)
+                    : mode == WriteMode::replace ? (O_WRONLY | O_CREAT | O_TRUNC)
+                                                 : (O_WRONLY | O_APPEND);
   const int fd = ::open(file.c_str(), flags | O_CLOEXEC, 0644);
-  if (fd < 0) fail_io(create ? "create" : "append to", file, errno);
+  if (fd < 0) fail_io(mode == WriteMode::append ? "append to" : "create", file, errno);
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
@@ -55,12 +59,21 @@ void write_synced(const fs::path& file, const std::string& text, bool create) {
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (sync && ::fsync(fd) != 0) {
     const int error = errno;
     ::close(fd);
     fail_io("sync", file, error);
   }
   if (::close(fd) != 0) fail_io("close", file, errno);
+}
+
+void sync_path(const fs::path& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) fail_io("open", path, errno);
+  const int result = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (result != 0) fail_io("sync", path, error);
 }
 
 std::uint64_t size_of(const fs::path& file) {
@@ -94,6 +107,14 @@ std::string phases_line(std::int64_t batch, const at::Tensor& phase) {
   const at::Tensor p = phase.to(at::kDouble).contiguous();
   for (std::int64_t i = 0; i < p.numel(); ++i) line += fmt::format(" {:.18e}", p.data_ptr<double>()[i]);
   return line + "\n";
+}
+
+// batch_phases.dat up to (not including) batch `end`. The phases follow from the seed, so the
+// file is rebuilt on resume instead of being synced after every batch.
+std::string phases_text(const SamplingOptions& options, std::int64_t first, std::int64_t end) {
+  std::string text = phases_header(options.activation_electrode_no);
+  for (std::int64_t k = first; k < end; ++k) text += phases_line(k, options.batch_phase(k));
+  return text;
 }
 
 std::vector<double> column(const at::Tensor& matrix, std::int64_t j) {
@@ -169,10 +190,9 @@ SampleResult run_batches(const fs::path& run_dir, const SamplingOptions& options
     // Data first, then the state that vouches for it: a crash in between only costs a
     // batch, which resume measures again.
     io::append_io_dat_rows(io_dat, inputs, outputs);
-    write_synced(phases, phases_line(k, options.batch_phase(k)), false);
+    write_file(phases, phases_line(k, options.batch_phase(k)), WriteMode::append, false);
     ++state.batches_done;
     state.io_dat_bytes = size_of(io_dat);
-    state.phases_bytes = size_of(phases);
     state.finished = state.next_batch() == state.end_batch;
     save_sampler_state(state_file, state);
     ++result.batches_measured;
@@ -188,6 +208,7 @@ SampleResult run_batches(const fs::path& run_dir, const SamplingOptions& options
   }
   result.seconds = elapsed();
   bar.finish();
+  sync_path(phases, false);
   if (interrupted) {
     processor->close();  // every waveform ended at 0 V; release the instruments now
     throw InterruptedError(fmt::format(
@@ -285,7 +306,7 @@ SampleResult sample(const Config& configs, processors::Processor processor, cons
   const fs::path config_file = run_dir / kConfigFile;
   io::save_sampler_configs(config_file, resolved);
   io::write_io_dat_header(run_dir / kIoDatFile, options.activation_electrode_no, options.readout_electrode_no);
-  write_synced(run_dir / kPhasesFile, phases_header(options.activation_electrode_no), true);
+  write_file(run_dir / kPhasesFile, phases_header(options.activation_electrode_no), WriteMode::create, false);
 
   SamplerState state;
   state.seed = options.seed;
@@ -294,9 +315,9 @@ SampleResult sample(const Config& configs, processors::Processor processor, cons
   state.shard_index = request.shard.index;
   state.shard_count = request.shard.count;
   state.io_dat_bytes = size_of(run_dir / kIoDatFile);
-  state.phases_bytes = size_of(run_dir / kPhasesFile);
   state.config_digest = file_digest(config_file);
   save_sampler_state(run_dir / kSamplerStateFile, state);
+  sync_path(run_dir, true);  // the new directory entries themselves
   log::info("seed {}; {} batches of {} s ({} samples), {} waves on {} electrodes", options.seed,
             options.number_batches, options.batch_time_s, options.batch_points, wave_shape_name(options.shape),
             options.activation_electrode_no);
@@ -346,7 +367,8 @@ SampleResult resume_sampling(const fs::path& run_dir, processors::Processor proc
     return result;
   }
   truncate_to(run_dir / kIoDatFile, state.io_dat_bytes, state_file);
-  truncate_to(run_dir / kPhasesFile, state.phases_bytes, state_file);
+  write_file(run_dir / kPhasesFile, phases_text(options, state.first_batch, state.next_batch()),
+             WriteMode::replace, true);
   log::info("resuming {} after {} complete batches", run_dir.string(), state.batches_done);
   return run_batches(run_dir, options, state, std::move(processor), request);
 }

@@ -25,7 +25,7 @@ constexpr int kVersion = 1;
   throw Error("cannot write " + file.string() + ": " + std::strerror(error));
 }
 
-// Write, fsync, rename, fsync the directory: the old or the new state, never a torn one.
+// Write, fsync, rename: the old or the new state, never a torn one.
 void write_atomically(const fs::path& file, const std::string& text) {
   const fs::path temporary = file.string() + ".tmp";
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -48,12 +48,6 @@ void write_atomically(const fs::path& file, const std::string& text) {
   }
   if (::close(fd) != 0) fail_write(temporary, errno);
   if (::rename(temporary.c_str(), file.c_str()) != 0) fail_write(file, errno);
-  const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
 }
 
 template <typename T>
@@ -89,7 +83,6 @@ void save_sampler_state(const fs::path& file, const SamplerState& state) {
                                {"shard_count", state.shard_count},
                                {"batches_done", state.batches_done},
                                {"io_dat_bytes", state.io_dat_bytes},
-                               {"phases_bytes", state.phases_bytes},
                                {"config_digest", state.config_digest},
                                {"finished", state.finished}};
   write_atomically(file, json.dump(2) + "\n");
@@ -120,7 +113,6 @@ SamplerState load_sampler_state(const fs::path& file) {
   state.shard_count = count(json, "shard_count", file);
   state.batches_done = count(json, "batches_done", file);
   state.io_dat_bytes = static_cast<std::uint64_t>(count(json, "io_dat_bytes", file));
-  state.phases_bytes = static_cast<std::uint64_t>(count(json, "phases_bytes", file));
   state.config_digest = field<std::string>(json, "config_digest", file);
   state.finished = field<bool>(json, "finished", file);
   if (state.end_batch <= state.first_batch)

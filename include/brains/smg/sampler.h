@@ -3,7 +3,8 @@
 // and writes a run directory that brainspy-smg's post-processing reads:
 //   sampler_configs.json  the resolved config (plain YAML), written once at the start
 //   IO.dat                inputs (V) and outputs (nA) per sample, appended and fsync'ed per batch
-//   batch_phases.dat      "batch phase_0 … phase_{D−1}" (rad), one line per batch
+//   batch_phases.dat      "batch phase_0 … phase_{D−1}" (rad), one line per batch (rebuilt
+//                         from the seed on resume, so it is synced at the end only)
 //   sampler_state.json    progress, for --resume (sampler_state.h)
 //   example_batch.png     the latest plotted batch (every plot_interval batches), with its CSV
 //   run.log               the log of every session

@@ -1,8 +1,8 @@
 // The state file of a sampling run (`sampler_state.json` in the run directory): how far the
-// run got, and the byte lengths of IO.dat and batch_phases.dat after the last complete
-// batch. It is replaced atomically after every batch, once both data files are fsync'ed, so
-// after a crash it never claims more than the disk holds; a resumed run cuts the data files
-// back to these lengths and continues with the next batch.
+// run got, and the byte length of IO.dat after the last complete batch. It is replaced
+// atomically after every batch, once IO.dat is fsync'ed, so after a crash it never claims more
+// than the disk holds (at worst it is one batch behind, which resume measures again); a resumed
+// run cuts IO.dat back to this length and continues with the next batch.
 //
 // Raises: FormatError (file, key) for a missing, unparsable or inconsistent state file;
 //         Error when it cannot be written.
@@ -22,7 +22,6 @@ struct SamplerState {
   std::int64_t shard_count = 1;
   std::int64_t batches_done = 0;  // complete batches, counted from first_batch
   std::uint64_t io_dat_bytes = 0;
-  std::uint64_t phases_bytes = 0;
   std::string config_digest;      // of sampler_configs.json, which must not change
   bool finished = false;
 
@@ -31,6 +30,8 @@ struct SamplerState {
 
 inline constexpr const char* kSamplerStateFile = "sampler_state.json";
 
+// Writes a temporary file, fsyncs it and renames it over `file`. The directory is not synced:
+// a rename lost in a power cut leaves the previous state, one batch behind, which is safe.
 void save_sampler_state(const std::filesystem::path& file, const SamplerState& state);
 SamplerState load_sampler_state(const std::filesystem::path& file);
 
