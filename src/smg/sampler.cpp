@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ constexpr const char* kConfigFile = "sampler_configs.json";
 constexpr const char* kIoDatFile = "IO.dat";
 constexpr const char* kPhasesFile = "batch_phases.dat";
 constexpr const char* kPlotFile = "example_batch.png";
+constexpr const char* kLockFile = "sampler.lock";
 
 [[noreturn]] void fail_io(const char* verb, const fs::path& file, int error) {
   throw Error(std::string("cannot ") + verb + " " + file.string() + ": " + std::strerror(error));
@@ -136,6 +138,32 @@ void plot_batch(const fs::path& png, std::int64_t batch, const at::Tensor& times
     out.add({"Output " + std::to_string(j), t, column(outputs, j), std::nullopt});
   io::plot_grid(png, 2, 1, {in, out}, fmt::format("I/O data for batch {}", batch));
 }
+
+// An exclusive advisory lock on the run directory while a sampler writes into it, so a second
+// `brains sample --resume` on the same run cannot interleave batches. The kernel releases it
+// when the process ends, however it ends.
+class RunLock {
+ public:
+  explicit RunLock(const fs::path& run_dir) {
+    const fs::path file = run_dir / kLockFile;
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail_io("create", file, errno);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(fd_);
+      if (error == EWOULDBLOCK)
+        throw ArgumentError("cannot sample into " + run_dir.string() +
+                            ": another brains sample is writing it (" + kLockFile + " is locked)");
+      fail_io("lock", file, error);
+    }
+  }
+  ~RunLock() { ::close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // Closes the driver however the batch loop ends; close() errors are reported, not thrown
 // over another exception.
@@ -296,6 +324,7 @@ SampleResult sample(const Config& configs, processors::Processor processor, cons
                                     request.shard.count, options.number_batches));
 
   const fs::path run_dir = create_run_directory(request.out.value_or(options.save_directory), options.data_name);
+  const RunLock lock(run_dir);
   const log::FileSink log_file(run_dir / "run.log");
   YAML::Node resolved = options.resolved_config(configs);
   resolved["save_directory"] = run_dir.string();
@@ -334,6 +363,8 @@ Config load_sampling_run_config(const fs::path& run_dir) {
 SampleResult resume_sampling(const fs::path& run_dir, processors::Processor processor,
                              const SampleRequest& request) {
   const fs::path state_file = run_dir / kSamplerStateFile;
+  if (!fs::exists(state_file)) load_sampler_state(state_file);  // the FormatError for a missing file
+  const RunLock lock(run_dir);
   SamplerState state = load_sampler_state(state_file);
   const fs::path config_file = run_dir / kConfigFile;
   if (file_digest(config_file) != state.config_digest)

@@ -6,6 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -412,6 +416,20 @@ TEST_F(ResumeBadInput, DataShorterThanRecordedOrConfigChanged) {
   const FormatError changed = resume_error();
   EXPECT_EQ(changed.file(), (run_dir_ / "sampler_configs.json").string());
   EXPECT_THAT(changed.what(), HasSubstr("changed since the run started"));
+}
+
+TEST_F(ResumeBadInput, RunDirectoryInUseByAnotherSampler) {
+  const int fd = ::open((run_dir_ / "sampler.lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as a running `brains sample` holds it
+  try {
+    resume_sampling(run_dir_, debug_processor(), quiet_request(dir_.path()));
+    ADD_FAILURE() << "expected ArgumentError";
+  } catch (const ArgumentError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("another brains sample is writing it"));
+  }
+  ::close(fd);
+  EXPECT_EQ(resume_sampling(run_dir_, debug_processor(), quiet_request(dir_.path())).batches_measured, 4);
 }
 
 TEST(ProcessorWaveform, SimulationTypeHasNoWaveformPath) {

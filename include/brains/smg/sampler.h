@@ -8,6 +8,7 @@
 //   sampler_state.json    progress, for --resume (sampler_state.h)
 //   example_batch.png     the latest plotted batch (every plot_interval batches), with its CSV
 //   run.log               the log of every session
+//   sampler.lock          locked while a sampler writes into the directory
 //
 // Each batch is ramped from 0 V to its first sample and from its last sample back to 0 V,
 // measured in one driver call, and the ramps are cut off again. A resumed run, or a shard,
@@ -23,7 +24,8 @@
 //   SampleResult result = sample(configs, make_sampling_processor(configs));
 //
 // Raises: ConfigError (sampling_options.h), FormatError (a run directory to resume whose
-//         files are missing, corrupted or changed), ArgumentError (bad shard or request),
+//         files are missing, corrupted or changed), ArgumentError (bad shard or request,
+//         or another sampler is writing the run directory),
 //         SafetyError/HardwareError from the processor, InterruptedError, Error (I/O).
 #pragma once
 
