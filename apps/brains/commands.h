@@ -30,6 +30,8 @@ void register_ring(CLI::App& app, CommonOptions& common);
 void register_boolean(CLI::App& app, CommonOptions& common);  // boolean, vc-dimension, capacity
 void register_iv(CLI::App& app, CommonOptions& common);
 void register_kmc(CLI::App& app, CommonOptions& common);
+void register_sample(CLI::App& app, CommonOptions& common);
+void register_consistency(CLI::App& app, CommonOptions& common);
 
 inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_info(app, common);
@@ -38,6 +40,8 @@ inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_boolean(app, common);
   register_iv(app, common);
   register_kmc(app, common);
+  register_sample(app, common);
+  register_consistency(app, common);
 }
 
 }  // namespace brains::cli

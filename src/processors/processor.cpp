@@ -175,6 +175,13 @@ at::Tensor ProcessorImpl::forward(const at::Tensor& x) {
   return output;
 }
 
+at::Tensor ProcessorImpl::forward_waveform(const at::Tensor& waveform) {
+  if (!hardware_)
+    throw ArgumentError("cannot apply a waveform: processor type '" + processor_type_ +
+                        "' has no hardware path (use simulation_debug or a hardware type)");
+  return hardware_->forward_waveform(waveform);
+}
+
 at::Tensor ProcessorImpl::format_targets(const at::Tensor& targets) const {
   if (waveform_.is_static() || average_plateaus_) return targets;
   return waveform_.points_to_plateaus(targets);

@@ -43,6 +43,11 @@ class ProcessorImpl : public torch::nn::Module {
                 bool average_plateaus = true);
 
   at::Tensor forward(const at::Tensor& x);
+  // A ready-made waveform (L, E) volts -> currents (L, n_out) nA through the hardware path
+  // (safety check, then the driver), in the input's dtype: for callers that build their own
+  // ramps, such as the surrogate-model sampler. ArgumentError for processor_type
+  // simulation, which has no waveform path.
+  at::Tensor forward_waveform(const at::Tensor& waveform);
   // Repeats each target row P times when outputs are not averaged over plateaus.
   at::Tensor format_targets(const at::Tensor& targets) const;
 
