@@ -28,12 +28,16 @@ void register_info(CLI::App& app, CommonOptions& common);
 void register_predict(CLI::App& app, CommonOptions& common);
 void register_ring(CLI::App& app, CommonOptions& common);
 void register_boolean(CLI::App& app, CommonOptions& common);  // boolean, vc-dimension, capacity
+void register_postprocess(CLI::App& app, CommonOptions& common);
+void register_train_surrogate(CLI::App& app, CommonOptions& common);
 
 inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_info(app, common);
   register_predict(app, common);
   register_ring(app, common);
   register_boolean(app, common);
+  register_postprocess(app, common);
+  register_train_surrogate(app, common);
 }
 
 }  // namespace brains::cli
