@@ -32,6 +32,8 @@ void register_iv(CLI::App& app, CommonOptions& common);
 void register_kmc(CLI::App& app, CommonOptions& common);
 void register_sample(CLI::App& app, CommonOptions& common);
 void register_consistency(CLI::App& app, CommonOptions& common);
+void register_postprocess(CLI::App& app, CommonOptions& common);
+void register_train_surrogate(CLI::App& app, CommonOptions& common);
 
 inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_info(app, common);
@@ -42,6 +44,8 @@ inline void register_commands(CLI::App& app, CommonOptions& common) {
   register_kmc(app, common);
   register_sample(app, common);
   register_consistency(app, common);
+  register_postprocess(app, common);
+  register_train_surrogate(app, common);
 }
 
 }  // namespace brains::cli

@@ -11,6 +11,24 @@ namespace brains::algorithms {
 
 namespace {
 
+// One pass of the update with the options fixed at compile time: a loop without branches,
+// which GCC vectorises (with -fno-math-errno for sqrt, see CMakeLists.txt).
+template <typename T, bool kDecay, bool kAmsgrad>
+void update_loop(T* p, const T* g, T* m, T* v, T* v_max, std::int64_t n, T beta1,
+                 T one_minus_beta1, T beta2, T one_minus_beta2, T root_correction2, T eps,
+                 T minus_step, T decay) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    T grad = g[i];
+    if constexpr (kDecay) grad = grad + decay * p[i];
+    m[i] = m[i] * beta1 + one_minus_beta1 * grad;
+    v[i] = v[i] * beta2 + one_minus_beta2 * grad * grad;
+    T second = v[i];
+    if constexpr (kAmsgrad) second = v_max[i] = std::max(v_max[i], v[i]);
+    const T denom = std::sqrt(second) / root_correction2 + eps;
+    p[i] = p[i] + minus_step * m[i] / denom;
+  }
+}
+
 // The element-wise update of torch::optim::Adam::step (torch 1.13), in the parameter's own
 // precision and in the same order of operations.
 template <typename T>
@@ -24,14 +42,17 @@ void update(T* p, const T* g, T* m, T* v, T* v_max, std::int64_t n, const AdamSe
   const T eps = static_cast<T>(s.eps);
   const T minus_step = static_cast<T>(-s.learning_rate / bias_correction1);
   const T decay = static_cast<T>(s.weight_decay);
-  for (std::int64_t i = 0; i < n; ++i) {
-    const T grad = s.weight_decay != 0 ? g[i] + decay * p[i] : g[i];
-    m[i] = m[i] * beta1 + one_minus_beta1 * grad;
-    v[i] = v[i] * beta2 + one_minus_beta2 * grad * grad;
-    T second = v[i];
-    if (v_max) second = v_max[i] = std::max(v_max[i], v[i]);
-    const T denom = std::sqrt(second) / root_correction2 + eps;
-    p[i] = p[i] + minus_step * m[i] / denom;
+  const auto run = [&](auto loop) {
+    loop(p, g, m, v, v_max, n, beta1, one_minus_beta1, beta2, one_minus_beta2, root_correction2,
+         eps, minus_step, decay);
+  };
+  const bool decays = s.weight_decay != 0;
+  if (v_max) {
+    if (decays) run(update_loop<T, true, true>);
+    else run(update_loop<T, false, true>);
+  } else {
+    if (decays) run(update_loop<T, true, false>);
+    else run(update_loop<T, false, false>);
   }
 }
 
@@ -43,6 +64,11 @@ bool all_finite(const T* values, std::int64_t n) {
 }
 
 }  // namespace
+
+void adam_update(float* parameter, const float* gradient, float* exp_avg, float* exp_avg_sq,
+                 float* v_max, std::int64_t n, const AdamSettings& settings, std::int64_t steps) {
+  update(parameter, gradient, exp_avg, exp_avg_sq, v_max, n, settings, steps);
+}
 
 Adam::Adam(std::vector<at::Tensor> parameters, AdamSettings settings)
     : parameters_(std::move(parameters)), settings_(settings) {

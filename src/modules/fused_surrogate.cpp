@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <dlfcn.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/modules/linear.h>
 
@@ -16,42 +15,20 @@
 #include <optional>
 
 #include "brains/core/error.h"
+#include "brains/processors/dense_kernels.h"
 
 namespace brains::modules {
 
 namespace {
 
-using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
-                       const int* k, const float* alpha, const float* a, const int* lda,
-                       const float* b, const int* ldb, const float* beta, float* c,
-                       const int* ldc);
-
-// The BLAS LibTorch links, found at run time (null for a BLAS without the Fortran symbol:
-// then nothing is fused). The parallelism comes from chunks, so OpenBLAS is pinned to one
-// thread per call: its own threads inside ours would oversubscribe the cores.
-Sgemm blas_sgemm() {
-  static const Sgemm sgemm = [] {
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-      set(1);
-    return reinterpret_cast<Sgemm>(::dlsym(RTLD_DEFAULT, "sgemm_"));
-  }();
-  return sgemm;
-}
+using processors::kernels::Activation;
+using Layer = processors::kernels::DenseLayer;
+using processors::kernels::blas_sgemm;
 
 // Rows per chunk: the five 256×90 activations and two gradient buffers of a chunk (0.6 MB)
 // stay in a core's L2 from the first layer forward to the last one backward. Measured on the
 // default 5×90 model, 2 threads: 64 to 512 rows within 5% of each other (BLAS-bound).
 constexpr int kChunkRows = 256;
-
-enum class Activation { relu, hard_tanh };
-
-struct Layer {
-  const float* weight;  // (out, in), row-major
-  const float* bias;    // (out)
-  int in;
-  int out;
-};
 
 // The frozen network and output effects of a surrogate, as plain pointers.
 struct Network {
@@ -120,56 +97,22 @@ class Workspace {
   std::unique_ptr<float[]> memory_;
 };
 
-// y (rows×out) = x (rows×in) · Wᵀ, row-major: yᵀ = W·xᵀ in BLAS's column-major terms.
-void dense(const Layer& layer, const float* x, int rows, float* y) {
-  const float one = 1.0f, zero = 0.0f;
-  blas_sgemm()("T", "N", &layer.out, &rows, &layer.in, &one, layer.weight, &layer.in, x,
-               &layer.in, &zero, y, &layer.out);
-}
-
-// g_in (rows×in) = g_out (rows×out) · W: g_inᵀ = Wᵀ·g_outᵀ, column-major.
-void dense_backward(const Layer& layer, const float* g_out, int rows, float* g_in) {
-  const float one = 1.0f, zero = 0.0f;
-  blas_sgemm()("N", "N", &layer.in, &rows, &layer.out, &one, layer.weight, &layer.in, g_out,
-               &layer.out, &zero, g_in, &layer.in);
-}
-
-void bias_activation(float* y, int rows, const Layer& layer, Activation activation) {
-  const int out = layer.out;
-  const float* bias = layer.bias;
-  if (activation == Activation::relu) {
-    for (int r = 0; r < rows; ++r, y += out)
-      for (int j = 0; j < out; ++j) y[j] = std::max(y[j] + bias[j], 0.0f);
-  } else {
-    for (int r = 0; r < rows; ++r, y += out)
-      for (int j = 0; j < out; ++j) y[j] = std::min(std::max(y[j] + bias[j], -1.0f), 1.0f);
-  }
-}
-
-// g *= f'(pre-activation), read from the activation's output h (as torch's backward does:
-// relu passes where h > 0, hard-tanh where −1 < h < 1).
-void activation_backward(float* g, const float* h, std::int64_t count, Activation activation) {
-  if (activation == Activation::relu) {
-    for (std::int64_t i = 0; i < count; ++i) g[i] = h[i] > 0.0f ? g[i] : 0.0f;
-  } else {
-    for (std::int64_t i = 0; i < count; ++i) g[i] = (h[i] > -1.0f && h[i] < 1.0f) ? g[i] : 0.0f;
-  }
-}
-
 // Forward and input gradient of `rows` evaluations: x (rows×E) -> y (rows), dy/dx (rows×E).
 void run_chunk(const Network& network, const float* x, const float* noise, int rows, float* y,
                float* jacobian, Workspace& work) {
   const std::size_t hidden = network.layers.size() - 1;
   const float* h = x;
   for (std::size_t l = 0; l < hidden; ++l) {
-    dense(network.layers[l], h, rows, work.activation(l));
-    bias_activation(work.activation(l), rows, network.layers[l], network.activation);
+    processors::kernels::dense_forward(network.layers[l], h, rows, work.activation(l));
+    processors::kernels::bias_activation(work.activation(l), rows, network.layers[l],
+                                         processors::kernels::Layout::row_major,
+                                         network.activation);
     h = work.activation(l);
   }
   // Output layer and effects (SurrogateModel: ·amplification, +noise, clamp). Clamping
   // passes the gradient where low <= y <= high, as torch's clamp backward.
   const Layer& output = network.layers.back();
-  dense(output, h, rows, y);
+  processors::kernels::dense_forward(output, h, rows, y);
   float* seed = work.seed();
   for (int r = 0; r < rows; ++r) {
     float v = (y[r] + output.bias[0]) * network.amplification;
@@ -183,9 +126,11 @@ void run_chunk(const Network& network, const float* x, const float* noise, int r
   for (int r = 0; r < rows; ++r)
     for (int j = 0; j < width; ++j) g[r * width + j] = seed[r] * output.weight[j];
   for (std::size_t l = hidden; l-- > 0;) {
-    activation_backward(g, work.activation(l), static_cast<std::int64_t>(rows) * width, network.activation);
+    processors::kernels::activation_backward(g, work.activation(l),
+                                             static_cast<std::int64_t>(rows) * width,
+                                             network.activation);
     float* next = l == 0 ? jacobian : work.gradient(g == work.gradient(0) ? 1 : 0);
-    dense_backward(network.layers[l], g, rows, next);
+    processors::kernels::dense_backward_input(network.layers[l], g, rows, next);
     g = next;
     width = network.layers[l].in;
   }

@@ -8,8 +8,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <ATen/TensorIterator.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,32 +16,15 @@
 #include <memory>
 #include <mutex>
 
-#include "brains/core/log.h"
+#include "brains/processors/dense_kernels.h"
 
 namespace brains::processors {
 
 namespace {
 
-using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
-                       const int* k, const float* alpha, const float* a, const int* lda,
-                       const float* b, const int* ldb, const float* beta, float* c,
-                       const int* ldc);
-
-// The BLAS LibTorch links (OpenBLAS on Debian), found at run time so the reference BLAS works
-// too. OpenBLAS's own threads inside ours would oversubscribe the cores and serialise on its
-// level-3 lock; the parallelism comes from chunks, so OpenBLAS is pinned to one thread per
-// call, for the whole process (as DESIGN.md asks).
-Sgemm blas_sgemm() {
-  static const Sgemm sgemm = [] {
-    using SetThreads = void (*)(int);
-    if (auto set = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-      set(1);
-      log::debug("OpenBLAS pinned to one thread per call (chunk-parallel surrogate inference)");
-    }
-    return reinterpret_cast<Sgemm>(::dlsym(RTLD_DEFAULT, "sgemm_"));
-  }();
-  return sgemm;
-}
+using kernels::Activation;
+using kernels::DenseLayer;
+using kernels::Layout;
 
 // Rows per chunk: two 256×90 float activations (184 kB) stay in L2 while a chunk passes
 // through every layer, and 4096 rows still make 16 chunks to balance over the threads.
@@ -51,79 +32,9 @@ Sgemm blas_sgemm() {
 // thread; 1024 rows and more were 15-20% slower.
 constexpr std::int64_t kChunkRows = 256;
 
-enum class Activation { relu, elu, tanh, hard_tanh, sigmoid };
-
-Activation activation_of(const std::string& name) {
-  if (name == "elu") return Activation::elu;
-  if (name == "tanh") return Activation::tanh;
-  if (name == "hard-tanh") return Activation::hard_tanh;
-  if (name == "sigmoid") return Activation::sigmoid;
-  return Activation::relu;
-}
-
-struct DenseLayer {
-  const float* weight;  // (out, in), row-major
-  const float* bias;    // (out)
-  int in;
-  int out;
-};
-
-// Activations between layers are kept feature-major (column-major rows×width: each unit's
-// values for the chunk's rows are contiguous), which lets the bias add run down a column and
-// measured 7% faster than row-major; the input and the output are row-major.
-enum class Layout { row_major, feature_major };
-
-// y = x · Wᵀ for one chunk of `rows` rows, in BLAS's column-major terms. W is row-major
-// (out, in), i.e. column-major (in, out), so it is Wᵀ as BLAS sees it.
-void dense(Sgemm sgemm, const DenseLayer& layer, const float* x, Layout x_layout, int rows,
-           float* y, Layout y_layout) {
-  const float one = 1.0f, zero = 0.0f;
-  const int& in = layer.in;
-  const int& out = layer.out;
-  const bool x_rows = x_layout == Layout::row_major;
-  if (y_layout == Layout::feature_major)  // y (rows, out) = op(x) · Wᵀ
-    sgemm(x_rows ? "T" : "N", "N", &rows, &out, &in, &one, x, x_rows ? &in : &rows,
-          layer.weight, &in, &zero, y, &rows);
-  else  // yᵀ (out, rows) = W · op(x)ᵀ
-    sgemm("T", x_rows ? "N" : "T", &out, &rows, &in, &one, layer.weight, &in, x,
-          x_rows ? &in : &rows, &zero, y, &out);
-}
-
-// Adds the bias to every (row, unit) of y; `f` maps the result (the activation).
-template <typename F>
-void add_bias(float* y, int rows, const DenseLayer& layer, Layout layout, F f) {
-  if (layout == Layout::feature_major) {
-    for (int j = 0; j < layer.out; ++j, y += rows) {
-      const float bias = layer.bias[j];
-      for (int r = 0; r < rows; ++r) y[r] = f(y[r] + bias);
-    }
-  } else {
-    for (int r = 0; r < rows; ++r, y += layer.out)
-      for (int j = 0; j < layer.out; ++j) y[j] = f(y[j] + layer.bias[j]);
-  }
-}
-
-// Adds the bias and applies the activation in place. ReLU and hard-tanh are plain loops the
-// compiler vectorises; the others use ATen's vectorised kernels on pieces small enough
-// (≤ GRAIN_SIZE) that ATen runs them inline rather than on OpenMP threads.
-void bias_activation(float* y, int rows, const DenseLayer& layer, Layout layout,
-                     std::optional<Activation> activation) {
-  if (activation == Activation::relu)
-    return add_bias(y, rows, layer, layout, [](float v) { return std::max(v, 0.0f); });
-  if (activation == Activation::hard_tanh)
-    return add_bias(y, rows, layer, layout,
-                    [](float v) { return std::min(std::max(v, -1.0f), 1.0f); });
-  add_bias(y, rows, layer, layout, [](float v) { return v; });
-  if (!activation) return;
-  const std::int64_t total = static_cast<std::int64_t>(rows) * layer.out;
-  for (std::int64_t start = 0; start < total; start += at::internal::GRAIN_SIZE) {
-    at::Tensor piece =
-        at::from_blob(y + start, {std::min(at::internal::GRAIN_SIZE, total - start)}, at::kFloat);
-    if (*activation == Activation::elu) at::elu_(piece);
-    else if (*activation == Activation::tanh) at::tanh_(piece);
-    else at::sigmoid_(piece);
-  }
-}
+// Activations between layers are kept feature-major (each unit's values for the chunk's rows
+// contiguous), which lets the bias add run down a column and measured 7% faster than
+// row-major; the input and the output are row-major.
 
 // One inference call: the caller and any helper tasks claim chunks from `next_chunk` until
 // none are left. Helpers hold the job through a shared_ptr, so one that starts late (its
@@ -182,7 +93,6 @@ class InferenceJob {
   }
 
   void run_chunk(std::int64_t chunk, float* ping, float* pong) const {
-    const Sgemm sgemm = blas_sgemm();
     const std::int64_t start = chunk * kChunkRows;
     const int rows = static_cast<int>(std::min(kChunkRows, rows_ - start));
     const float* x = input_ + start * layers_.front().in;
@@ -191,9 +101,9 @@ class InferenceJob {
       const bool last = l + 1 == layers_.size();
       float* y = last ? output_ + start * layers_.back().out : (l % 2 == 0 ? ping : pong);
       const Layout y_layout = last ? Layout::row_major : Layout::feature_major;
-      dense(sgemm, layers_[l], x, x_layout, rows, y, y_layout);
-      bias_activation(y, rows, layers_[l], y_layout,
-                      last ? std::nullopt : std::optional(activation_));
+      kernels::dense_forward(layers_[l], x, x_layout, rows, y, y_layout);
+      kernels::bias_activation(y, rows, layers_[l], y_layout,
+                               last ? std::nullopt : std::optional(activation_));
       x = y;
       x_layout = y_layout;
     }
@@ -219,8 +129,7 @@ class InferenceJob {
 std::optional<at::Tensor> dense_inference(const std::vector<DenseLayerWeights>& layers,
                                           const std::string& activation,
                                           const at::Tensor& input) {
-  const Sgemm sgemm = blas_sgemm();
-  if (!sgemm || layers.empty() || input.scalar_type() != at::kFloat || !input.device().is_cpu())
+  if (!kernels::blas_sgemm() || layers.empty() || input.scalar_type() != at::kFloat || !input.device().is_cpu())
     return std::nullopt;
   std::vector<DenseLayer> dense_layers;
   std::vector<at::Tensor> keep_alive;
@@ -240,7 +149,7 @@ std::optional<at::Tensor> dense_inference(const std::vector<DenseLayerWeights>& 
   at::Tensor output = at::empty({rows, layers.back().weight.size(0)}, x.options());
   keep_alive.insert(keep_alive.end(), {x, output});
   auto job = std::make_shared<InferenceJob>(std::move(dense_layers), std::move(keep_alive),
-                                            activation_of(activation), x.data_ptr<float>(),
+                                            kernels::activation_from_name(activation), x.data_ptr<float>(),
                                             output.data_ptr<float>(), rows);
   const std::int64_t helpers = std::min<std::int64_t>(at::get_num_threads(), job->chunks()) - 1;
   for (std::int64_t i = 0; i < helpers; ++i) at::launch([job] { job->work(); });

@@ -31,6 +31,13 @@ struct AdamSettings {
   bool amsgrad = false;
 };
 
+// The element-wise update of torch::optim::Adam::step (torch 1.13) for n float32 values, in
+// the same order of operations: `steps` counts this update (1 for the first). For callers
+// that keep their own parameter, gradient and moment buffers (fused surrogate training).
+// v_max is the AMSGrad maximum (null without AMSGrad).
+void adam_update(float* parameter, const float* gradient, float* exp_avg, float* exp_avg_sq,
+                 float* v_max, std::int64_t n, const AdamSettings& settings, std::int64_t steps);
+
 class Adam {
  public:
   Adam(std::vector<at::Tensor> parameters, AdamSettings settings);
