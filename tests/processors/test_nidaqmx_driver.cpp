@@ -199,6 +199,28 @@ INSTANTIATE_TEST_SUITE_P(Rates, NidaqmxBothSetups,
                                   "_" + std::to_string(info.param.readout_hz);
                          });
 
+TEST(NidaqmxDriver, EachReadoutHasItsOwnGainAndTheSyncRowNone) {
+  // Two readouts, gains 39.17 and 78.34 nA/V behind one amplifier of 39.17: the second
+  // reads twice its current. brains-py multiplied the sync row by the gains too, which
+  // broke with more than one readout (§15.30).
+  for (const std::string type : {"cdaq_to_cdaq", "cdaq_to_nidaq"}) {
+    SCOPED_TRACE(type);
+    FakeNidaqmx fake;
+    Bench bench;
+    bench.type = type;
+    std::string wiring = bench.wiring();
+    wiring.replace(wiring.find("ai=cDAQ1Mod4/ai0"), 16, "ai=cDAQ1Mod4/ai0,cDAQ1Mod4/ai1");
+    fake.wire(wiring);
+    std::string yaml = bench.driver_yaml();
+    yaml.replace(yaml.find("amplification: [39.17]"), 22, "amplification: [39.17, 78.34]");
+    yaml.replace(yaml.find("readout_channels: [0]"), 21, "readout_channels: [0, 1]");
+    NidaqmxDriver driver(NidaqSetup::from_config(type, Config::parse(yaml).at("driver")));
+    const at::Tensor wave = waveform_of(random_points(bench, 20, 16), 3, 3);
+    const at::Tensor expected = device_currents(fake, wave) * at::tensor({1.0, 2.0}, at::kDouble);
+    expect_near(driver.measure(wave), expected, 1e-9);
+  }
+}
+
 TEST(NidaqmxDriver, UnalignedStartMixesNeighbouringSamplesOnly) {
   // The readout starts 1.7 output samples after the outputs: every averaged pair of readout
   // samples straddles two written samples, and the spike is split over two groups. The cut
