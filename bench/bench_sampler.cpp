@@ -12,6 +12,7 @@
 #include "brains/core/config.h"
 #include "brains/core/log.h"
 #include "brains/smg/sampler.h"
+#include "brains/smg/sampling_options.h"
 
 namespace {
 
@@ -60,8 +61,29 @@ void BM_SampleSimulationDebug(benchmark::State& state) {
   state.counters["measured samples/s"] = samples * static_cast<double>(batch_points + 2 * ramp_points) /
                                          static_cast<double>(batch_points) / seconds;
 }
+// The measurement alone (waves, ramps, safety check, surrogate) without files: the
+// difference to BM_SampleSimulationDebug is what writing the data costs.
+void BM_MeasureBatchOnly(benchmark::State& state) {
+  const std::int64_t batch_points = state.range(0), ramp_points = state.range(1);
+  const std::string config_text =
+      "seed: 1\ndriver:\n  instruments_setup:\n    activation_sampling_frequency: 5000\n"
+      "input_data:\n  input_distribution: sawtooth\n  batch_time: " + std::to_string(batch_points / 5000.0) +
+      "\n  ramp_time: " + std::to_string(ramp_points / 5000.0) + "\n  number_batches: 1000\n";
+  brains::log::set_quiet(true);
+  auto device = surrogate_device();
+  const auto options = brains::smg::SamplingOptions::from_config(brains::Config::parse(config_text), *device);
+  std::int64_t k = 0;
+  for (auto _ : state) {
+    const at::Tensor inputs = options.batch_inputs(k++ % options.number_batches);
+    benchmark::DoNotOptimize(brains::smg::measure_batch(*device, inputs, options.ramp_points).data_ptr());
+  }
+  state.counters["kept samples/s"] =
+      benchmark::Counter(static_cast<double>(batch_points), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // brainspy-smg's template batch and ramps; the same batch without ramps.
 BENCHMARK(BM_SampleSimulationDebug)->Args({2500, 2000})->Args({2500, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MeasureBatchOnly)->Args({2500, 2000})->Args({2500, 0})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -24,10 +24,14 @@
 #include "brains/io/sampler_configs.h"
 #include "brains/processors/surrogate_file.h"
 #include "brains/smg/sampler_state.h"
+#include "durable_file.h"
 
 namespace brains::smg {
 
 namespace fs = std::filesystem;
+using detail::sync_path;
+using detail::write_file;
+using detail::WriteMode;
 
 namespace {
 
@@ -39,43 +43,6 @@ constexpr const char* kLockFile = "sampler.lock";
 
 [[noreturn]] void fail_io(const char* verb, const fs::path& file, int error) {
   throw Error(std::string("cannot ") + verb + " " + file.string() + ": " + std::strerror(error));
-}
-
-enum class WriteMode { create, replace, append };
-
-// Writes `text` (a new file, a replacement or an append), fsync'ed when `sync`.
-void write_file(const fs::path& file, const std::string& text, WriteMode mode, bool sync) {
-  const int flags = mode == WriteMode::create    ? (O_WRONLY | O_CREAT | O_EXCL)
-                    : mode == WriteMode::replace ? (O_WRONLY | O_CREAT | O_TRUNC)
-                                                 : (O_WRONLY | O_APPEND);
-  const int fd = ::open(file.c_str(), flags | O_CLOEXEC, 0644);
-  if (fd < 0) fail_io(mode == WriteMode::append ? "append to" : "create", file, errno);
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      fail_io("append to", file, error);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (sync && ::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    fail_io("sync", file, error);
-  }
-  if (::close(fd) != 0) fail_io("close", file, errno);
-}
-
-void sync_path(const fs::path& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) fail_io("open", path, errno);
-  const int result = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (result != 0) fail_io("sync", path, error);
 }
 
 std::uint64_t size_of(const fs::path& file) {

@@ -1,8 +1,6 @@
 #include "brains/smg/sampler_state.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "brains/core/error.h"
+#include "durable_file.h"
 
 namespace brains::smg {
 
@@ -20,35 +19,6 @@ namespace {
 
 constexpr const char* kFormat = "brains.sampler_state";
 constexpr int kVersion = 1;
-
-[[noreturn]] void fail_write(const fs::path& file, int error) {
-  throw Error("cannot write " + file.string() + ": " + std::strerror(error));
-}
-
-// Write, fsync, rename: the old or the new state, never a torn one.
-void write_atomically(const fs::path& file, const std::string& text) {
-  const fs::path temporary = file.string() + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail_write(temporary, errno);
-  std::size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      fail_write(temporary, error);
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    fail_write(temporary, error);
-  }
-  if (::close(fd) != 0) fail_write(temporary, errno);
-  if (::rename(temporary.c_str(), file.c_str()) != 0) fail_write(file, errno);
-}
 
 template <typename T>
 T field(const nlohmann::json& json, const char* key, const fs::path& file) {
@@ -85,7 +55,7 @@ void save_sampler_state(const fs::path& file, const SamplerState& state) {
                                {"io_dat_bytes", state.io_dat_bytes},
                                {"config_digest", state.config_digest},
                                {"finished", state.finished}};
-  write_atomically(file, json.dump(2) + "\n");
+  detail::replace_file_synced(file, json.dump(2) + "\n");
 }
 
 SamplerState load_sampler_state(const fs::path& file) {

@@ -21,6 +21,7 @@
 #include "brains/io/io_dat.h"
 #include "brains/io/npz.h"
 #include "brains/processors/surrogate_file.h"
+#include "brains/smg/sampler.h"
 #include "brains/smg/sampler_state.h"
 #include "support/fixture_surrogate.h"
 #include "support/run_command.h"
@@ -54,6 +55,16 @@ fs::path write_setup(const testing::TempDir& dir, std::int64_t batches) {
                                     "input_data:\n  input_distribution: sine\n  phase: random\n"
                                     "  random_phase_shift_each: 7\n  batch_time: 0.05\n  ramp_time: 0.01\n"
                                     "  number_batches: " + std::to_string(batches) + "\n");
+}
+
+// The run a config describes, sampled in this process (the library behind the CLI): the
+// reference data, without paying for another CLI start.
+fs::path sample_here(const fs::path& config, const fs::path& out) {
+  const Config configs = Config::load(config);
+  SampleRequest request;
+  request.out = out;
+  request.progress = false;
+  return sample(configs, make_sampling_processor(configs), request).run_dir;
 }
 
 fs::path only_entry(const fs::path& dir) {
@@ -93,10 +104,7 @@ TEST(SampleCli, SigintThenResumeGivesTheUninterruptedData) {
   constexpr std::int64_t kBatches = 120;
   const fs::path config = write_setup(dir, kBatches);
 
-  const auto full = testing::run_brains("sample --config '" + config.string() + "' --out '" + (dir / "full").string() + "' --quiet");
-  ASSERT_EQ(full.exit_code, 0) << full.err;
-  const fs::path full_run = only_entry(dir / "full");
-  EXPECT_THAT(full.out, HasSubstr(full_run.string()));
+  const fs::path full_run = sample_here(config, dir / "full");
 
   // The same run in a child, stopped by SIGINT once a few batches are on disk.
   fs::create_directories(dir / "interrupted");
@@ -135,11 +143,12 @@ TEST(SampleCli, SigintThenResumeGivesTheUninterruptedData) {
 
   const auto resumed = testing::run_brains("sample --resume '" + run.string() + "' --quiet");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr(run.string()));
   EXPECT_EQ(slurp(run / "IO.dat"), slurp(full_run / "IO.dat"));
   EXPECT_EQ(slurp(run / "batch_phases.dat"), slurp(full_run / "batch_phases.dat"));
 }
 
-TEST(SampleCli, BadInputIsAOneLineErrorWithExitCode2) {
+TEST(SampleCli, BadConfigIsAOneLineErrorWithExitCode2) {
   testing::TempDir dir;
   const fs::path config = write_setup(dir, 3);
   std::string text = slurp(config);
@@ -150,11 +159,12 @@ TEST(SampleCli, BadInputIsAOneLineErrorWithExitCode2) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("input_data.batch_time: 0.0625 s × 1000 Hz = 62.5 samples, not a whole number"));
   EXPECT_FALSE(fs::exists(dir / "out"));  // nothing created
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
 
-  // A corrupted state file on resume.
-  const auto ok = testing::run_brains("sample --config '" + config.string() + "' --out '" + (dir / "ok").string() + "' --quiet");
-  ASSERT_EQ(ok.exit_code, 0) << ok.err;
-  const fs::path run = only_entry(dir / "ok");
+TEST(SampleCli, CorruptedStateFileOnResumeIsAOneLineErrorWithExitCode2) {
+  testing::TempDir dir;
+  const fs::path run = sample_here(write_setup(dir, 3), dir / "ok");
   std::ofstream(run / kSamplerStateFile, std::ios::trunc) << "{\"format\": \"brains.sampler_state\", \"vers";
   const auto corrupted = testing::run_brains("sample --resume '" + run.string() + "'");
   EXPECT_EQ(corrupted.exit_code, 2);
@@ -166,9 +176,7 @@ TEST(SampleCli, BadInputIsAOneLineErrorWithExitCode2) {
 TEST(ConsistencyCli, ReplaysTheReferenceOfASamplingRun) {
   testing::TempDir dir;
   const fs::path config = write_setup(dir, 4);
-  const auto sampled = testing::run_brains("sample --config '" + config.string() + "' --out '" + (dir / "runs").string() + "' --quiet");
-  ASSERT_EQ(sampled.exit_code, 0) << sampled.err;
-  const fs::path run = only_entry(dir / "runs");
+  const fs::path run = sample_here(config, dir / "runs");
   // The last two batches as the reference and all four as the charging signal, as
   // post-processing stores them.
   const io::IoData data = io::read_io_dat(run / "IO.dat", 7, 1);
