@@ -29,12 +29,16 @@ namespace kernels = processors::kernels;
 
 namespace {
 
-// Persistent helper threads that run one function per step together with the caller.
-// A step of the default model takes a few hundred microseconds, so a helper waits for the
-// next one by spinning for a short while before it blocks (waking a blocked thread costs
-// tens of microseconds); the caller waits for the helpers the same way.
+// Persistent helper threads that share the chunks of each step with the caller. Chunks are
+// claimed dynamically: the caller works too and takes whatever is left, and then waits only
+// for helpers that are inside a chunk, so a helper the OS has not scheduled (the cores are
+// shared) costs nothing; the step then runs on the caller alone. Between steps (a few hundred
+// microseconds apart) a helper spins for up to 50 µs before it blocks, since waking a
+// blocked thread costs tens of microseconds.
 class Team {
  public:
+  using Work = std::function<void(int worker, int chunk)>;
+
   explicit Team(int size) : size_(std::max(size, 1)) {
     for (int w = 1; w < size_; ++w) helpers_.emplace_back([this, w] { helper(w); });
   }
@@ -52,24 +56,48 @@ class Team {
 
   int size() const { return size_; }
 
-  // Runs work(w) for w in [0, size) (0 on this thread) and returns when all are done.
-  void run(const std::function<void(int)>& work) {
-    if (size_ == 1) return work(0);
-    work_ = &work;
-    pending_.store(size_ - 1);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1);
+  // Runs work(worker, chunk) once for every chunk in [0, chunks); worker 0 is this thread.
+  void run(int chunks, const Work& work) {
+    auto job = std::make_shared<Job>(&work, chunks);
+    if (size_ > 1) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        job_ = job;
+        generation_.fetch_add(1);
+      }
+      start_.notify_all();
     }
-    start_.notify_all();
-    work(0);
-    if (!spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; })) {
+    claim(0, *job);
+    if (!spin_until([&] { return job->active.load() == 0; })) {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [this] { return pending_.load() == 0; });
+      done_.wait(lock, [&] { return job->active.load() == 0; });
     }
   }
 
  private:
+  struct Job {
+    Job(const Work* w, int n) : work(w), chunks(n) {}
+    const Work* work;  // the caller's; called only for a claimed chunk, while the caller waits
+    const int chunks;
+    std::atomic<int> next{0};
+    std::atomic<int> active{0};  // workers between claiming and finishing a chunk
+  };
+
+  // Claims and runs chunks until none is left. `active` is raised before each claim, so the
+  // caller, once every chunk is claimed, sees every helper still working on one.
+  void claim(int worker, Job& job) {
+    for (;;) {
+      job.active.fetch_add(1);
+      const int chunk = job.next.fetch_add(1);
+      if (chunk < job.chunks) (*job.work)(worker, chunk);
+      if (job.active.fetch_sub(1) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_all();
+      }
+      if (chunk >= job.chunks) return;
+    }
+  }
+
   // Spins up to ~50 µs for `ready`; false when it is still not ready.
   template <typename Ready>
   static bool spin_until(Ready ready) {
@@ -81,20 +109,21 @@ class Team {
     }
   }
 
-  void helper(int w) {
+  void helper(int worker) {
     std::uint64_t seen = 0;
     for (;;) {
-      if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      if (!spin_until([&] { return generation_.load() != seen; })) {
         std::unique_lock<std::mutex> lock(mutex_);
         start_.wait(lock, [&] { return generation_.load() != seen; });
       }
-      seen = generation_.load(std::memory_order_acquire);
-      if (stop_) return;
-      (*work_)(w);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::shared_ptr<Job> job;
+      {
         std::lock_guard<std::mutex> lock(mutex_);
-        done_.notify_one();
+        seen = generation_.load();
+        if (stop_) return;
+        job = job_;
       }
+      claim(worker, *job);  // a late helper finds every chunk taken and does nothing
     }
   }
 
@@ -103,10 +132,13 @@ class Team {
   std::mutex mutex_;
   std::condition_variable start_, done_;
   std::atomic<std::uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  const std::function<void(int)>* work_ = nullptr;
+  std::shared_ptr<Job> job_;
   bool stop_ = false;
 };
+
+// Rows per chunk: half the default minibatch of 256, so two cores share it evenly; larger
+// minibatches make more chunks, shared dynamically.
+constexpr int kChunkRows = 128;
 
 // One worker's buffers for `rows` rows: every hidden layer's activations (kept for the
 // backward pass), two gradient buffers, the output, and its own copy of every gradient.
@@ -116,6 +148,7 @@ struct Workspace {
   std::vector<float> gradient[2];          // (rows × widest)
   std::vector<float> parameter_grads;      // all parameters, flat, in module order
   double squared_error = 0.0;
+  bool used = false;  // took part in the current step (its gradients are valid)
 };
 
 }  // namespace
@@ -264,8 +297,9 @@ class MlpTrainer::Impl {
     workspace_rows_ = rows_per_worker;
   }
 
-  // Forward and backward of rows [begin, begin + rows) of the minibatch into w's gradients.
-  void forward_backward(Workspace& w, const float* x, const float* t, int rows, double scale) {
+  // Forward and backward of `rows` rows into w's gradients (added to them with accumulate).
+  void forward_backward(Workspace& w, const float* x, const float* t, int rows, double scale,
+                        bool accumulate) {
     const std::size_t hidden = layers_.size() - 1;
     const float* h = x;
     for (std::size_t l = 0; l < hidden; ++l) {
@@ -286,7 +320,7 @@ class MlpTrainer::Impl {
       squared += static_cast<double>(difference) * difference;
       y[i] = factor * difference;
     }
-    w.squared_error = squared;
+    w.squared_error += squared;
 
     const float* g = y;
     int which = 0;
@@ -294,7 +328,7 @@ class MlpTrainer::Impl {
       const float* layer_input = l == 0 ? x : w.hidden[l - 1].data();
       float* weight_grad = w.parameter_grads.data() + offsets_[2 * l];
       float* bias_grad = w.parameter_grads.data() + offsets_[2 * l + 1];
-      kernels::dense_backward_weights(layers_[l], g, layer_input, rows, weight_grad, bias_grad, false);
+      kernels::dense_backward_weights(layers_[l], g, layer_input, rows, weight_grad, bias_grad, accumulate);
       if (l == 0) break;
       float* next = w.gradient[which].data();
       which ^= 1;
@@ -307,38 +341,41 @@ class MlpTrainer::Impl {
 
   double fused_step(const at::Tensor& inputs, const at::Tensor& targets) {
     const auto batch = static_cast<int>(inputs.size(0));
-    // Below ~64 rows per thread the split costs more than it saves.
-    const int workers = std::max(1, std::min(team_->size(), batch / 64));
-    const int per_worker = (batch + workers - 1) / workers;
-    ensure_workspaces(per_worker);
+    const int chunks = (batch + kChunkRows - 1) / kChunkRows;
+    const int chunk_rows = (batch + chunks - 1) / chunks;
+    ensure_workspaces(chunk_rows);
+    for (auto& space : workspaces_) {
+      space.used = false;
+      space.squared_error = 0.0;
+    }
     const float* x = inputs.data_ptr<float>();
     const float* t = targets.data_ptr<float>();
     const int d_in = layers_.front().in;
     const int d_out = layers_.back().out;
     const double scale = 2.0 / (static_cast<double>(batch) * d_out);
-    const std::function<void(int)> work = [&](int w) {
-      if (w >= workers) return;
-      const int begin = w * per_worker;
-      const int rows = std::min(batch, begin + per_worker) - begin;
-      Workspace& space = workspaces_[w];
-      if (rows <= 0) {
-        std::fill(space.parameter_grads.begin(), space.parameter_grads.end(), 0.0f);
-        space.squared_error = 0.0;
-        return;
-      }
+    team_->run(chunks, [&](int worker, int chunk) {
+      const int begin = chunk * chunk_rows;
+      const int rows = std::min(batch, begin + chunk_rows) - begin;
+      if (rows <= 0) return;
+      Workspace& space = workspaces_[worker];
       forward_backward(space, x + static_cast<std::int64_t>(begin) * d_in,
-                       t + static_cast<std::int64_t>(begin) * d_out, rows, scale);
-    };
-    if (workers == 1) work(0);
-    else team_->run(work);
+                       t + static_cast<std::int64_t>(begin) * d_out, rows, scale, space.used);
+      space.used = true;
+    });
 
-    // Sum the workers' gradients into the first and update every parameter.
-    float* grads = workspaces_[0].parameter_grads.data();
-    double squared = workspaces_[0].squared_error;
-    for (int w = 1; w < workers; ++w) {
-      const float* other = workspaces_[w].parameter_grads.data();
+    // Sum the gradients of the workers that took part into the first of them, then update
+    // every parameter.
+    float* grads = nullptr;
+    double squared = 0.0;
+    for (auto& space : workspaces_) {
+      if (!space.used) continue;
+      squared += space.squared_error;
+      if (!grads) {
+        grads = space.parameter_grads.data();
+        continue;
+      }
+      const float* other = space.parameter_grads.data();
       for (std::int64_t i = 0; i < total_parameters_; ++i) grads[i] += other[i];
-      squared += workspaces_[w].squared_error;
     }
     for (std::size_t i = 0; i < parameters_.size(); ++i)
       algorithms::adam_update(parameters_[i].data_ptr<float>(), grads + offsets_[i],

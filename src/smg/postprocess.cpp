@@ -24,8 +24,8 @@ class SamplerConfigs {
  public:
   SamplerConfigs(YAML::Node root, fs::path file) : root_(std::move(root)), file_(std::move(file)) {}
 
-  // The node at a dotted path ("driver.amplification", "a.b.2" for a list item); null or
-  // undefined when absent. Reads through const references, so nothing is inserted into the tree.
+  // The node at a dotted path ("driver.amplification", "a.b.2" for a list item); null when
+  // absent. Reads through const references, so nothing is inserted into the tree.
   YAML::Node find(const std::string& dotted) const {
     YAML::Node walk;
     walk.reset(root_);
@@ -34,17 +34,13 @@ class SamplerConfigs {
       const std::size_t dot = dotted.find('.', start);
       const std::string key = dotted.substr(start, dot == std::string::npos ? dot : dot - start);
       const YAML::Node& parent = walk;
-      YAML::Node child;
-      if (parent.IsMap()) {
-        child.reset(parent[key]);
-      } else if (parent.IsSequence() && !key.empty() &&
-                 key.find_first_not_of("0123456789") == std::string::npos &&
-                 std::stoul(key) < parent.size()) {
-        child.reset(parent[std::stoul(key)]);
-      } else {
-        return YAML::Node();  // null: absent
-      }
-      if (!child.IsDefined()) return child;
+      const bool index = parent.IsSequence() && !key.empty() &&
+                         key.find_first_not_of("0123456789") == std::string::npos &&
+                         std::stoul(key) < parent.size();
+      if (!parent.IsMap() && !index) return YAML::Node();  // null: absent
+      // A missing key gives an invalid node, which reset() refuses: test it first.
+      const YAML::Node child = index ? parent[std::stoul(key)] : parent[key];
+      if (!child.IsDefined()) return YAML::Node();
       walk.reset(child);
       if (dot == std::string::npos) return walk;
       start = dot + 1;

@@ -12,6 +12,7 @@
 #include "brains/core/error.h"
 #include "brains/io/io_dat.h"
 #include "brains/io/npz.h"
+#include "brains/io/sampler_configs.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
 
@@ -139,6 +140,25 @@ print('ok')
 )");
   EXPECT_EQ(result.exit_code, 0) << result.err << result.out;
   EXPECT_EQ(result.out, "ok\n");
+}
+
+// A sampler that derives amplitude and offset from the ranges may leave them out of the
+// configs; electrode_info then comes from driver.instruments_setup.activation_voltage_ranges.
+TEST(Postprocess, VoltageRangesFromTheInstrumentSetupWithoutAmplitudeAndOffset) {
+  TempDir dir;
+  const fs::path data = gathering(dir, "plain");
+  YAML::Node configs = io::read_sampler_configs(data / "sampler_configs.json");
+  configs["input_data"].remove("amplitude");
+  configs["input_data"].remove("offset");
+  fs::remove(data / "sampler_configs.json");
+  io::save_sampler_configs(data / "sampler_configs.json", configs);
+  const PostprocessResult result = postprocess({data}, with_clipping(ClippingValue::window(-4, 4)));
+  EXPECT_EQ(result.kept_samples, 94);
+  const at::Tensor ranges =
+      at_path(result.sampling_configs, {"electrode_info", "activation_electrodes", "voltage_ranges"}).tensor();
+  const at::Tensor expected = at::tensor({-1.0f, 0.8f, -0.8f, 1.0f, -1.0f, 1.1f, -1.25f, 1.1f, -0.95f, 0.7f,
+                                          -0.85f, 0.4f, -1.1f, 1.3f}).view({7, 2});
+  EXPECT_TRUE(at::allclose(ranges, expected, 0, 1e-6)) << ranges;
 }
 
 TEST(Postprocess, DefaultClippingIsFourTimesTheAmplification) {
