@@ -4,6 +4,8 @@
 //   GA  partition [4, 22], 100 generations, plateau 1    brains-py 1.80 s   goal ≤ 60 ms
 //   GA  partition [4, 22], 100 generations, plateau 80   brains-py 3.68 s   goal ≤ 120 ms
 //   GD  Adam lr 0.01, 400 epochs, regul, plateau 1       brains-py 0.61 s   goal ≤ 60 ms
+// Measured: GD 136 ms (4.5x; 219 ms before the fused surrogate and corrsig kernel), the rest
+// of an epoch being the autograd backward of the DNPU graph (~130 µs of ~280 µs).
 // Each iteration is one full run; s_per_run is its wall-clock time and x_brains_py how many
 // times faster than brains-py it is. BM_GradientDescentPieces splits a GD epoch into its parts.
 // The processors run with average_plateaus = false, as brainspy-tasks' boolean model does

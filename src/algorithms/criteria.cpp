@@ -9,6 +9,7 @@
 
 #include "brains/algorithms/accuracy.h"
 #include "brains/core/error.h"
+#include "corrsig_kernel.h"
 
 namespace brains::algorithms {
 
@@ -132,6 +133,8 @@ at::Tensor get_clamped_intervals(const at::Tensor& output, const std::string& mo
 at::Tensor corrsig(const at::Tensor& output, const at::Tensor& target, double sigmoid_center,
                    double sigmoid_scale, double corr_shift) {
   const at::Tensor t = checked_target("corrsig", output, target);
+  if (auto fused = detail::corrsig_kernel(output, t, {sigmoid_center, sigmoid_scale, corr_shift}))
+    return *fused;
   const at::Tensor corr = pearson_unchecked(output, t);
   // Smallest high output minus largest low output: positive when the classes separate.
   const at::Tensor high_min = at::where(t == 1, output, at::full_like(output, kInfinity)).amin(0);

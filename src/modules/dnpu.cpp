@@ -9,6 +9,7 @@
 
 #include "brains/core/error.h"
 #include "brains/core/log.h"
+#include "brains/modules/fused_surrogate.h"
 
 namespace brains::modules {
 
@@ -129,6 +130,12 @@ at::Tensor DNPUImpl::merge_electrode_data(const at::Tensor& data, const at::Tens
 }
 
 at::Tensor DNPUImpl::run_processor(const at::Tensor& electrodes) {
+  if (electrodes.dim() == 3) {  // training on a frozen surrogate: fused_surrogate.h
+    const at::Tensor points = electrodes.reshape({-1, electrodes.size(-1)});
+    if (fusable_surrogate(*processor_, points))
+      return fused_surrogate_forward(*processor_, points)
+          .view({electrodes.size(0), electrodes.size(1), 1});
+  }
   return processor_->forward(electrodes);
 }
 

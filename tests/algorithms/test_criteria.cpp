@@ -231,6 +231,41 @@ TEST(Criteria, LossesAreDifferentiable) {
   check_gradient([&](const at::Tensor& x) { return fisher_fit(x, target); }, output);
 }
 
+// corrsig runs a fused kernel on CPU tensors; a target that requires grad takes the
+// composite of ATen ops instead. Both must agree in value and gradient, ties and NaN included.
+TEST(Criteria, CorrsigKernelMatchesTheCompositeDefinition) {
+  auto g = generator(4);
+  at::Tensor output = at::rand({16, 4}, g, at::kFloat);
+  at::Tensor target = (at::arange(64).view({16, 4}).remainder(3) == 0).to(at::kFloat);
+  // Column 1: lows in [0, 0.3) and highs in [0.7, 1), then three lows tied at the low
+  // class's max and three highs tied at the high class's min.
+  target.select(1, 1).narrow(0, 0, 3).fill_(0.0f);
+  target.select(1, 1).narrow(0, 3, 3).fill_(1.0f);
+  output.select(1, 1).mul_(0.3f).add_(target.select(1, 1) * 0.7f);
+  output.select(1, 1).narrow(0, 0, 3).fill_(0.6f);
+  output.select(1, 1).narrow(0, 3, 3).fill_(0.4f);
+  target.select(1, 2).fill_(1.0f);  // one class only: NaN
+  output.select(1, 3).fill_(0.5f);  // constant column: NaN
+  const auto loss_and_gradient = [&](bool composite) {
+    const at::Tensor x = output.clone().requires_grad_();
+    const at::Tensor t = composite ? target.clone().requires_grad_() : target;
+    const at::Tensor loss = corrsig(x, t, 0.1, 0.5, 1.2);
+    at::where(at::isnan(loss), at::zeros_like(loss), loss).sum().backward();
+    return std::make_pair(loss.detach(), x.grad());
+  };
+  const auto [kernel_loss, kernel_grad] = loss_and_gradient(false);
+  const auto [composite_loss, composite_grad] = loss_and_gradient(true);
+  EXPECT_TRUE(at::allclose(kernel_loss, composite_loss, 1e-5, 1e-6, /*equal_nan=*/true))
+      << kernel_loss << composite_loss;
+  EXPECT_TRUE(std::isnan(kernel_loss[2].item<float>()) && std::isnan(kernel_loss[3].item<float>()));
+  EXPECT_TRUE(at::allclose(kernel_grad, composite_grad, 1e-4, 1e-5, /*equal_nan=*/true))
+      << kernel_grad << composite_grad;
+  // Tied extremes share the gradient of the gap evenly, as amin/amax do.
+  const at::Tensor tied = kernel_grad.select(1, 1).narrow(0, 0, 6);
+  EXPECT_FLOAT_EQ(tied[0].item<float>(), tied[2].item<float>());
+  EXPECT_FLOAT_EQ(tied[3].item<float>(), tied[5].item<float>());
+}
+
 TEST(Criteria, RegistryHoldsBrainsPyNames) {
   EXPECT_EQ(criterion_names(),
             (std::vector<std::string>{"accuracy_fit", "bce", "corr_fit", "corrsig", "corrsig_fit",
