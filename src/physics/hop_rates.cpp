@@ -7,15 +7,18 @@
 
 #include "brains/core/error.h"
 
-// The passes over all rates are compiled three times, for AVX-512, AVX2 and the baseline, and
-// picked once at load time. All give bit-identical results: every sum keeps 8 explicit
-// partial sums reduced in a fixed order, and no operation is contracted or reassociated.
+// The passes over all rates are written once, for a chunk type V, and compiled three times:
+// for AVX-512 with V one 8-double register, and for AVX2 and the baseline with V two 4-double
+// halves (a generic 8-double vector would be split element by element there). The version
+// is picked once at load time. All give bit-identical results: every sum keeps 8 explicit
+// partial sums reduced in a fixed order, and no operation is reassociated (the only a·b + c
+// forms multiply by ±1 or add an exact 0, so a fused multiply-add gives the same bits).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define BRAINS_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define BRAINS_MULTIVERSION 1
 #define BRAINS_INLINE inline __attribute__((always_inline))
-#pragma GCC diagnostic ignored "-Wpsabi"  // 64-byte vectors appear only in inlined helpers
+#pragma GCC diagnostic ignored "-Wpsabi"  // wide vectors appear only in inlined helpers
 #else
-#define BRAINS_VECTOR_CLONES
+#define BRAINS_MULTIVERSION 0
 #define BRAINS_INLINE inline
 #endif
 
@@ -30,51 +33,92 @@ constexpr double kMaxSpread = 700;
 
 int round_up(int n, int m) { return (n + m - 1) / m * m; }
 
-// One chunk of doubles as a vector: with kChunk = 8, one AVX-512 register, two AVX ones or
-// four SSE2 ones. Element-wise IEEE arithmetic, so every build computes the same bits.
-typedef double vchunk __attribute__((vector_size(8 * kChunk)));
-typedef std::int64_t ichunk __attribute__((vector_size(8 * kChunk)));
-typedef double vchunk_unaligned __attribute__((vector_size(8 * kChunk), aligned(8), may_alias));
-BRAINS_INLINE vchunk load(const double* p) { return *reinterpret_cast<const vchunk_unaligned*>(p); }
-BRAINS_INLINE void store(double* p, const vchunk& v) { *reinterpret_cast<vchunk_unaligned*>(p) = v; }
-BRAINS_INLINE vchunk splat(double x) { return __builtin_shuffle(vchunk{x}, ichunk{}); }
-BRAINS_INLINE vchunk vmin(const vchunk& x, const vchunk& w) { return x < w ? x : w; }
-// The sum of a chunk's lanes in the one order every build uses: pairs of neighbours, then
-// pairs of pairs (((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) for 8 lanes).
+static_assert(kChunk == 8, "the kernels below work on chunks of 8 doubles");
+
+// A chunk as one vector (AVX-512) or as two halves (AVX2, baseline). Element-wise IEEE
+// arithmetic either way.
+typedef double v8d __attribute__((vector_size(64)));
+typedef std::int64_t v8i __attribute__((vector_size(64)));
+typedef double v8d_unaligned __attribute__((vector_size(64), aligned(8), may_alias));
+typedef double v4d __attribute__((vector_size(32)));
+typedef std::int64_t v4i __attribute__((vector_size(32)));
+typedef double v4d_unaligned __attribute__((vector_size(32), aligned(8), may_alias));
+struct Halves {
+  v4d lo, hi;  // lanes 0–3 and 4–7
+};
+BRAINS_INLINE Halves operator+(const Halves& a, const Halves& b) { return {a.lo + b.lo, a.hi + b.hi}; }
+BRAINS_INLINE Halves operator*(const Halves& a, const Halves& b) { return {a.lo * b.lo, a.hi * b.hi}; }
+BRAINS_INLINE Halves& operator+=(Halves& a, const Halves& b) {
+  a.lo += b.lo;
+  a.hi += b.hi;
+  return a;
+}
+
+template <typename V>
+BRAINS_INLINE V load(const double* p);
+template <>
+BRAINS_INLINE v8d load<v8d>(const double* p) { return *reinterpret_cast<const v8d_unaligned*>(p); }
+template <>
+BRAINS_INLINE Halves load<Halves>(const double* p) {
+  return {*reinterpret_cast<const v4d_unaligned*>(p), *reinterpret_cast<const v4d_unaligned*>(p + 4)};
+}
+BRAINS_INLINE void store(double* p, const v8d& v) { *reinterpret_cast<v8d_unaligned*>(p) = v; }
+BRAINS_INLINE void store(double* p, const Halves& v) {
+  *reinterpret_cast<v4d_unaligned*>(p) = v.lo;
+  *reinterpret_cast<v4d_unaligned*>(p + 4) = v.hi;
+}
+template <typename V>
+BRAINS_INLINE V splat(double x);
+template <>
+BRAINS_INLINE v8d splat<v8d>(double x) { return __builtin_shuffle(v8d{x}, v8i{}); }
+template <>
+BRAINS_INLINE Halves splat<Halves>(double x) {
+  const v4d v = __builtin_shuffle(v4d{x}, v4i{});
+  return {v, v};
+}
+BRAINS_INLINE v8d vmin(const v8d& x, const v8d& w) { return x < w ? x : w; }
+BRAINS_INLINE Halves vmin(const Halves& x, const Halves& w) {
+  return {x.lo < w.lo ? x.lo : w.lo, x.hi < w.hi ? x.hi : w.hi};
+}
+
+// The sum of a chunk's lanes in the one order every build uses:
+// ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
 BRAINS_INLINE double reduce(const double* a) {
-  if constexpr (kChunk == 8) return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-  else return (a[0] + a[1]) + (a[2] + a[3]);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 // The same sum by shuffles, without a round trip through memory.
-BRAINS_INLINE double reduce(const vchunk& lanes) {
-  vchunk v = lanes;
-#if BRAINS_KMC_CHUNK == 8
-  v += __builtin_shuffle(v, ichunk{1, 0, 3, 2, 5, 4, 7, 6});  // lane 2l: a_2l + a_2l+1
-  v += __builtin_shuffle(v, ichunk{2, 3, 0, 1, 6, 7, 4, 5});  // lanes 0 and 4: sums of 4
-  v += __builtin_shuffle(v, ichunk{4, 5, 6, 7, 0, 1, 2, 3});  // lane 0: the whole sum
-#else
-  static_assert(kChunk == 4, "chunks of 4 or 8 doubles");
-  v += __builtin_shuffle(v, ichunk{1, 0, 3, 2});
-  v += __builtin_shuffle(v, ichunk{2, 3, 0, 1});
-#endif
+BRAINS_INLINE double reduce(const v8d& lanes) {
+  v8d v = lanes;
+  v += __builtin_shuffle(v, v8i{1, 0, 3, 2, 5, 4, 7, 6});  // lane 2l: a_2l + a_2l+1
+  v += __builtin_shuffle(v, v8i{2, 3, 0, 1, 6, 7, 4, 5});  // lanes 0 and 4: sums of 4
+  v += __builtin_shuffle(v, v8i{4, 5, 6, 7, 0, 1, 2, 3});  // lane 0: the whole sum
   return v[0];
+}
+BRAINS_INLINE double reduce(const Halves& lanes) {
+  v4d lo = lanes.lo, hi = lanes.hi;
+  lo += __builtin_shuffle(lo, v4i{1, 0, 3, 2});
+  hi += __builtin_shuffle(hi, v4i{1, 0, 3, 2});
+  lo += __builtin_shuffle(lo, v4i{2, 3, 0, 1});
+  hi += __builtin_shuffle(hi, v4i{2, 3, 0, 1});
+  return lo[0] + hi[0];
 }
 
 // Σ over a row's chunks of min(w, (vec · scalar) · W), as 8 partial sums (even chunks into
 // one set, odd into another, added at the end).
-BRAINS_INLINE vchunk pair_row(const int* __restrict start, const double* __restrict values, int count,
+template <typename V>
+BRAINS_INLINE V pair_row(const int* __restrict start, const double* __restrict values, int count,
                            const double* __restrict vec, double scalar) {
-  vchunk a = splat(0), b = splat(0);
-  const vchunk s = splat(scalar);
+  V a = splat<V>(0), b = splat<V>(0);
+  const V s = splat<V>(scalar);
   int c = 0;
   for (; c + 2 <= count; c += 2) {
     const double* __restrict x = values + 2 * kChunk * c;
-    a += vmin((load(vec + start[c]) * s) * load(x + kChunk), load(x));
-    b += vmin((load(vec + start[c + 1]) * s) * load(x + 3 * kChunk), load(x + 2 * kChunk));
+    a += vmin((load<V>(vec + start[c]) * s) * load<V>(x + kChunk), load<V>(x));
+    b += vmin((load<V>(vec + start[c + 1]) * s) * load<V>(x + 3 * kChunk), load<V>(x + 2 * kChunk));
   }
   if (c < count) {
     const double* __restrict x = values + 2 * kChunk * c;
-    a += vmin((load(vec + start[c]) * s) * load(x + kChunk), load(x));
+    a += vmin((load<V>(vec + start[c]) * s) * load<V>(x + kChunk), load<V>(x));
   }
   return a + b;
 }
@@ -82,17 +126,18 @@ BRAINS_INLINE vchunk pair_row(const int* __restrict start, const double* __restr
 // An electrode's row: out of occupied sites, into empty ones. Exactly one of g_i, f_i is
 // non-zero, so (g_i·e^{ρ−eV} + f_i·e^{eV−ρ})·w is the rate's argument either way; `sign` is +1
 // for occupied sites (out of the device) and −1 for empty ones, giving net = out − in.
-BRAINS_INLINE vchunk electrode_row(const int* __restrict start, const double* __restrict w, int count,
+template <typename V>
+BRAINS_INLINE V electrode_row(const int* __restrict start, const double* __restrict w, int count,
                                 const double* __restrict g, const double* __restrict f,
                                 const double* __restrict sign, double out_factor, double in_factor,
                                 double* __restrict net) {
-  vchunk a = splat(0), d = splat(0);
-  const vchunk so = splat(out_factor), si = splat(in_factor);
+  V a = splat<V>(0), d = splat<V>(0);
+  const V so = splat<V>(out_factor), si = splat<V>(in_factor);
   for (int c = 0; c < count; ++c) {
-    const vchunk wc = load(w + kChunk * c);
-    const vchunk r = vmin((load(g + start[c]) * so + load(f + start[c]) * si) * wc, wc);
+    const V wc = load<V>(w + kChunk * c);
+    const V r = vmin((load<V>(g + start[c]) * so + load<V>(f + start[c]) * si) * wc, wc);
     a += r;
-    d += r * load(sign + start[c]);
+    d += r * load<V>(sign + start[c]);
   }
   *net = reduce(d);
   return a;
@@ -124,23 +169,23 @@ constexpr int kMaxUnrolled = 16;
 
 // The rows of sites[first .. last), each of L chunks (L = 0: read from the row): each row's
 // sum is added to `total`, whose running value is stored at prefix[i − base].
-template <int L>
+template <typename V, int L>
 BRAINS_INLINE void pair_rows(const PassInput& in, int first, int last, int base, double& total,
                              double* __restrict prefix) {
   for (int i = first; i < last; ++i) {
     const int slot = in.sites[i];
     const Row row = in.rows[slot];
-    total += reduce(pair_row(in.chunk_start + row.first_chunk, in.values + 2 * kChunk * row.first_chunk,
+    total += reduce(pair_row<V>(in.chunk_start + row.first_chunk, in.values + 2 * kChunk * row.first_chunk,
                               L > 0 ? L : row.chunk_count, in.vec, in.scalars[slot]));
     prefix[i - base] = total;
   }
 }
 
-template <int L>
+template <typename V, int L>
 BRAINS_INLINE double electrode_rows(const PassInput& in, int e, double* __restrict flux) {
   const Row row = in.electrode_rows[e];
   const int k = in.electrode_ids[e];
-  return reduce(electrode_row(in.electrode_chunk_start + row.first_chunk, in.electrode_w + kChunk * row.first_chunk,
+  return reduce(electrode_row<V>(in.electrode_chunk_start + row.first_chunk, in.electrode_w + kChunk * row.first_chunk,
                                L > 0 ? L : row.chunk_count, in.g, in.f, in.sign, in.out_factor[k],
                                in.in_factor[k], &flux[k]));
 }
@@ -151,8 +196,8 @@ BRAINS_INLINE double electrode_rows(const PassInput& in, int e, double* __restri
 
 // One pass over every rate: the running total after each visited site with partners and
 // each electrode (the prefix that select() searches), the electrode fluxes, and the total.
-BRAINS_VECTOR_CLONES
-double fast_pass(const PassInput& in, double* __restrict prefix, double* __restrict flux) {
+template <typename V>
+BRAINS_INLINE double fast_pass_impl(const PassInput& in, double* __restrict prefix, double* __restrict flux) {
   static_assert(kMaxUnrolled == 16, "BRAINS_UNROLLED_CASES lists 1..kMaxUnrolled");
   double total = 0;
   const int base = in.bucket_begin[1];  // rows of 0 chunks add nothing and are skipped
@@ -162,12 +207,12 @@ double fast_pass(const PassInput& in, double* __restrict prefix, double* __restr
     switch (b) {
 #define BRAINS_PAIR_CASE(L)                                    \
   case L:                                                      \
-    pair_rows<L>(in, first, last, base, total, prefix); \
+    pair_rows<V, L>(in, first, last, base, total, prefix); \
     break;
       BRAINS_UNROLLED_CASES(BRAINS_PAIR_CASE)
 #undef BRAINS_PAIR_CASE
       default:
-        pair_rows<0>(in, first, last, base, total, prefix);
+        pair_rows<V, 0>(in, first, last, base, total, prefix);
     }
   }
   const int visited = in.bucket_begin[in.bucket_count] - base;
@@ -175,12 +220,12 @@ double fast_pass(const PassInput& in, double* __restrict prefix, double* __restr
     switch (in.electrode_rows[e].chunk_count) {
 #define BRAINS_ELECTRODE_CASE(L)               \
   case L:                                      \
-    total += electrode_rows<L>(in, e, flux); \
+    total += electrode_rows<V, L>(in, e, flux); \
     break;
       BRAINS_UNROLLED_CASES(BRAINS_ELECTRODE_CASE)
 #undef BRAINS_ELECTRODE_CASE
       default:
-        total += electrode_rows<0>(in, e, flux);
+        total += electrode_rows<V, 0>(in, e, flux);
     }
     prefix[visited + e] = total;
   }
@@ -188,29 +233,30 @@ double fast_pass(const PassInput& in, double* __restrict prefix, double* __restr
 }
 
 // The rates of one row, one per slot of its chunks (for picking the hop in that row).
-BRAINS_VECTOR_CLONES
-void pair_rates(const int* __restrict start, const double* __restrict values, int count,
+template <typename V>
+BRAINS_INLINE void pair_rates_impl(const int* __restrict start, const double* __restrict values, int count,
                 const double* __restrict vec, double scalar, double* __restrict out) {
-  const vchunk s = splat(scalar);
+  const V s = splat<V>(scalar);
   for (int c = 0; c < count; ++c) {
     const double* __restrict x = values + 2 * kChunk * c;
-    store(out + kChunk * c, vmin((load(vec + start[c]) * s) * load(x + kChunk), load(x)));
+    store(out + kChunk * c, vmin((load<V>(vec + start[c]) * s) * load<V>(x + kChunk), load<V>(x)));
   }
 }
 
-BRAINS_VECTOR_CLONES
-void electrode_rates(const int* __restrict start, const double* __restrict w, int count, const double* __restrict g,
+template <typename V>
+BRAINS_INLINE void electrode_rates_impl(const int* __restrict start, const double* __restrict w, int count, const double* __restrict g,
                      const double* __restrict f, double out_factor, double in_factor, double* __restrict out) {
-  const vchunk so = splat(out_factor), si = splat(in_factor);
+  const V so = splat<V>(out_factor), si = splat<V>(in_factor);
   for (int c = 0; c < count; ++c) {
-    const vchunk wc = load(w + kChunk * c);
-    store(out + kChunk * c, vmin((load(g + start[c]) * so + load(f + start[c]) * si) * wc, wc));
+    const V wc = load<V>(w + kChunk * c);
+    store(out + kChunk * c, vmin((load<V>(g + start[c]) * so + load<V>(f + start[c]) * si) * wc, wc));
   }
 }
 
 // The lane of the hop at `rest` among a chunk's rates: the first positive rate whose running
 // sum exceeds `rest`, else the last positive one (rounding), else −1 (no positive rate).
-BRAINS_INLINE int pick_lane(const vchunk& rates, double rest) {
+template <typename V>
+BRAINS_INLINE int pick_lane(const V& rates, double rest) {
   double r[kChunk];
   store(r, rates);
   int pick = -1;
@@ -225,13 +271,13 @@ BRAINS_INLINE int pick_lane(const vchunk& rates, double rest) {
 
 // The position (chunk · kChunk + lane) in a row of the hop at `rest` ∈ [0, row sum), from
 // the rates computed chunk by chunk; −1 when rounding left no positive rate in the last chunk.
-BRAINS_VECTOR_CLONES
-int pick_pair(const int* __restrict start, const double* __restrict values, int count,
+template <typename V>
+BRAINS_INLINE int pick_pair_impl(const int* __restrict start, const double* __restrict values, int count,
               const double* __restrict vec, double scalar, double rest) {
-  const vchunk s = splat(scalar);
+  const V s = splat<V>(scalar);
   for (int c = 0;; ++c) {
     const double* __restrict x = values + 2 * kChunk * c;
-    const vchunk r = vmin((load(vec + start[c]) * s) * load(x + kChunk), load(x));
+    const V r = vmin((load<V>(vec + start[c]) * s) * load<V>(x + kChunk), load<V>(x));
     const double sum = reduce(r);
     if (rest < sum || c + 1 == count) {
       const int lane = pick_lane(r, rest);
@@ -241,14 +287,14 @@ int pick_pair(const int* __restrict start, const double* __restrict values, int 
   }
 }
 
-BRAINS_VECTOR_CLONES
-int pick_electrode(const int* __restrict start, const double* __restrict w, int count,
+template <typename V>
+BRAINS_INLINE int pick_electrode_impl(const int* __restrict start, const double* __restrict w, int count,
                    const double* __restrict g, const double* __restrict f, double out_factor,
                    double in_factor, double rest) {
-  const vchunk so = splat(out_factor), si = splat(in_factor);
+  const V so = splat<V>(out_factor), si = splat<V>(in_factor);
   for (int c = 0;; ++c) {
-    const vchunk wc = load(w + kChunk * c);
-    const vchunk r = vmin((load(g + start[c]) * so + load(f + start[c]) * si) * wc, wc);
+    const V wc = load<V>(w + kChunk * c);
+    const V r = vmin((load<V>(g + start[c]) * so + load<V>(f + start[c]) * si) * wc, wc);
     const double sum = reduce(r);
     if (rest < sum || c + 1 == count) {
       const int lane = pick_lane(r, rest);
@@ -259,24 +305,58 @@ int pick_electrode(const int* __restrict start, const double* __restrict w, int 
 }
 
 // f *= fa·fb, g *= ga·gb over `length` (a multiple of 8) values.
-BRAINS_VECTOR_CLONES
-void scale2(double* __restrict f, double* __restrict g, const double* __restrict fa,
+template <typename V>
+BRAINS_INLINE void scale2_impl(double* __restrict f, double* __restrict g, const double* __restrict fa,
             const double* __restrict fb, const double* __restrict ga, const double* __restrict gb,
             int length) {
   for (int k = 0; k < length; k += kChunk) {
-    store(f + k, load(f + k) * (load(fa + k) * load(fb + k)));
-    store(g + k, load(g + k) * (load(ga + k) * load(gb + k)));
+    store(f + k, load<V>(f + k) * (load<V>(fa + k) * load<V>(fb + k)));
+    store(g + k, load<V>(g + k) * (load<V>(ga + k) * load<V>(gb + k)));
   }
 }
 
-BRAINS_VECTOR_CLONES
-void scale1(double* __restrict f, double* __restrict g, const double* __restrict fa,
+template <typename V>
+BRAINS_INLINE void scale1_impl(double* __restrict f, double* __restrict g, const double* __restrict fa,
             const double* __restrict ga, int length) {
   for (int k = 0; k < length; k += kChunk) {
-    store(f + k, load(f + k) * load(fa + k));
-    store(g + k, load(g + k) * load(ga + k));
+    store(f + k, load<V>(f + k) * load<V>(fa + k));
+    store(g + k, load<V>(g + k) * load<V>(ga + k));
   }
 }
+
+// The entry points, one version per instruction set.
+#if BRAINS_MULTIVERSION
+#define BRAINS_VERSIONS(RET, NAME, PARAMS, ARGS)                                                  \
+  __attribute__((target("default"))) RET NAME PARAMS { return NAME##_impl<Halves> ARGS; }        \
+  __attribute__((target("avx2"))) RET NAME PARAMS { return NAME##_impl<Halves> ARGS; }           \
+  __attribute__((target("avx512f"))) RET NAME PARAMS { return NAME##_impl<v8d> ARGS; }
+#else
+#define BRAINS_VERSIONS(RET, NAME, PARAMS, ARGS) \
+  RET NAME PARAMS { return NAME##_impl<Halves> ARGS; }
+#endif
+
+BRAINS_VERSIONS(double, fast_pass, (const PassInput& in, double* prefix, double* flux), (in, prefix, flux))
+BRAINS_VERSIONS(void, pair_rates,
+                (const int* start, const double* values, int count, const double* vec, double scalar, double* out),
+                (start, values, count, vec, scalar, out))
+BRAINS_VERSIONS(void, electrode_rates,
+                (const int* start, const double* w, int count, const double* g, const double* f, double out_factor,
+                 double in_factor, double* out),
+                (start, w, count, g, f, out_factor, in_factor, out))
+BRAINS_VERSIONS(int, pick_pair,
+                (const int* start, const double* values, int count, const double* vec, double scalar, double rest),
+                (start, values, count, vec, scalar, rest))
+BRAINS_VERSIONS(int, pick_electrode,
+                (const int* start, const double* w, int count, const double* g, const double* f, double out_factor,
+                 double in_factor, double rest),
+                (start, w, count, g, f, out_factor, in_factor, rest))
+BRAINS_VERSIONS(void, scale2,
+                (double* f, double* g, const double* fa, const double* fb, const double* ga, const double* gb,
+                 int length),
+                (f, g, fa, fb, ga, gb, length))
+BRAINS_VERSIONS(void, scale1, (double* f, double* g, const double* fa, const double* ga, int length),
+                (f, g, fa, ga, length))
+#undef BRAINS_VERSIONS
 
 inline double exact_rate(double w, double delta) { return w * (delta > 0 ? std::exp(-delta) : 1.0); }
 

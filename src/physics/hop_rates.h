@@ -39,8 +39,7 @@ struct Hop {
 };
 
 // Slots per chunk: one 512-bit vector of doubles.
-#define BRAINS_KMC_CHUNK 8
-inline constexpr int kChunk = BRAINS_KMC_CHUNK;
+inline constexpr int kChunk = 8;
 
 // Storage on 64-byte boundaries: a chunk of values is whole cache lines.
 template <typename T>
