@@ -11,12 +11,13 @@
 //
 // Layout for speed: acceptors are stored in a spatial order (strips across the device, x
 // within a strip, or the model's order if that is as good), so the partners of a site fall in
-// few runs of consecutive slots; a site's row lists the 4-slot chunks holding its partners,
-// stored densely (zeros where a slot is not a partner) and read with plain vector loads — no
-// gathers. One pass per hop visits the row of every empty site (or every occupied one,
-// whichever are fewer) and of every electrode and keeps 4 partial sums per row; the chosen
-// row's rates are recomputed only to pick the hop. The partial sums are fixed by position,
-// so the AVX2 and baseline builds agree bit for bit.
+// few runs of consecutive slots; a site's row lists the aligned 8-slot chunks holding its
+// partners, stored densely (zeros where a slot is not a partner) and read with plain vector
+// loads — no gathers. One pass per hop visits the row of every empty site (or every occupied
+// one, whichever are fewer) and of every electrode, keeping 8 partial sums (one per slot of a
+// chunk) and storing their running totals after each row; select() finds the row by binary
+// search on those totals and recomputes only that row's rates. The partial sums are fixed by
+// position, so the AVX-512, AVX2 and baseline builds agree bit for bit.
 //
 // When the energies of a state span too many kT for exp() in double precision (very low
 // temperature), the same passes use exact arithmetic (a std::exp per pair) instead; the
@@ -37,7 +38,10 @@ struct Hop {
   int to = 0;
 };
 
-// Storage on 64-byte boundaries: a chunk of pair values is exactly one cache line.
+// Slots per chunk: one 512-bit vector of doubles.
+inline constexpr int kChunk = 8;
+
+// Storage on 64-byte boundaries: a chunk of values is whole cache lines.
 template <typename T>
 struct CacheAligned {
   using value_type = T;
@@ -52,12 +56,33 @@ struct CacheAligned {
   bool operator!=(const CacheAligned<U>&) const noexcept { return false; }
 };
 
-// The partners of one site (or electrode) as runs of 4 consecutive slots ("chunks"): chunk c
-// covers slots [start[c], start[c] + 4). A pair row keeps w of the 4 slots at 8c and W at
-// 8c + 4 (one cache line); an electrode row keeps w at 4c. Slots that are not partners hold 0.
+// The partners of one site (or electrode) as runs of kChunk consecutive slots ("chunks"):
+// chunk c covers slots [start[c], start[c] + kChunk), start[c] a multiple of kChunk. A pair row
+// keeps w of the slots at 2·kChunk·c and W at 2·kChunk·c + kChunk (two cache lines); an
+// electrode row keeps w at kChunk·c. Slots that are not partners hold 0.
 struct Row {
   int first_chunk = 0;
   int chunk_count = 0;
+};
+
+// Slots grouped by the chunk count of their rows ("buckets"), so that a pass visits rows of
+// equal length one after another: its inner loops then run a fixed number of times and their
+// branches are predicted. Bucket b holds slots()[begin(b) .. begin(b + 1)); insert and erase
+// move at most one slot per bucket above b and keep `position` (slot → index) current.
+class SlotBuckets {
+ public:
+  void reset(int buckets);
+  void insert(int slot, int bucket, std::vector<int>& position);
+  void erase(int slot, int bucket, std::vector<int>& position);
+  int size() const noexcept { return static_cast<int>(slots_.size()); }
+  int bucket_count() const noexcept { return static_cast<int>(begin_.size()) - 1; }
+  int begin(int bucket) const noexcept { return begin_[bucket]; }
+  const std::vector<int>& slots() const noexcept { return slots_; }
+  const int* begins() const noexcept { return begin_.data(); }
+
+ private:
+  std::vector<int> slots_;
+  std::vector<int> begin_;  // bucket_count() + 1 entries, the last == size()
 };
 
 class HopRates {
@@ -86,7 +111,7 @@ class HopRates {
   std::vector<HoppingModel::Event> events();  // of the last compute()
   Occupation occupation() const;
   bool occupied(int site) const noexcept { return occupied_[slot_of_site_[site]] != 0; }
-  int hole_count() const noexcept { return static_cast<int>(holes_.size()); }
+  int hole_count() const noexcept { return holes_.size(); }
   std::vector<double> site_energies_kt() const;  // from scratch, model order
   bool fast() const noexcept { return fast_; }
   bool dense() const noexcept { return dense_; }
@@ -98,6 +123,8 @@ class HopRates {
   // the count written (4 per chunk).
   int segment_rates(int segment);
   Hop decode(int segment, int position) const;
+  // The slot of a visited segment (segment < visited count).
+  int visited_slot(int segment) const;
   void compute_energies();
   void set_factors();
   void flip(int slot);
@@ -118,8 +145,9 @@ class HopRates {
   std::vector<int> electrode_ids_;
   std::vector<Row> electrode_rows_;
   std::vector<int> electrode_chunk_start_;
-  std::vector<double> electrode_w_;
-  std::vector<double> u_, exp_u_, exp_minus_u_;  // n_ × stride_ in slot order
+  std::vector<double, CacheAligned<double>> electrode_w_;
+  using AlignedVector = std::vector<double, CacheAligned<double>>;
+  AlignedVector u_, exp_u_, exp_minus_u_;  // n_ × stride_ in slot order
   std::vector<double> interaction_sum_;          // Σ_j U_ij per slot
   double interaction_max_ = 0;
 
@@ -132,16 +160,18 @@ class HopRates {
 
   // State (slot order).
   std::vector<std::uint8_t> occupied_;
-  std::vector<int> holes_, empties_;  // slot lists
-  std::vector<int> position_;         // slot → index in holes_ or empties_
+  SlotBuckets holes_, empties_;  // slots by row length
+  std::vector<int> position_;    // slot → index in holes_ or empties_
   std::vector<double> energies_;      // ε (kT), kept current in exact mode
-  std::vector<double> f_, g_;         // masked factors, stride_ long
-  std::vector<double> sign_;          // +1 occupied, −1 empty, 0 padding
+  AlignedVector f_, g_;               // masked factors, stride_ long
+  AlignedVector sign_;                // +1 occupied, −1 empty, 0 padding
 
-  // Output of compute(): 4 partial sums per segment (visited sites first, then electrodes).
+  // Output of compute(): per segment (visited sites first, then electrodes) the running
+  // total of the rates up to and including it.
   bool by_empty_ = true;
+  int visited_count_ = 0;  // rows of visited sites with at least one chunk
   int segment_count_ = 0;
-  std::vector<double> sums_;
+  std::vector<double> prefix_;
   std::vector<double> flux_;
   std::vector<double> scratch_;
   double total_ = 0;

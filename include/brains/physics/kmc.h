@@ -13,6 +13,11 @@
 // The occupation carries over from one simulate() call to the next (quasi-static sampling
 // of a waveform); set_voltages() alone never resets it.
 //
+// Speed (bench_kmc BM_Hops, one core of an AVX-512 machine, medians of 3): about 4e6 hops/s
+// on the small preset and 1.4e6 on the default one (goals 1e7 and 3e6). A hop costs one pass
+// over every allowed hop of the state — all rates change with every hop, and the holding-time
+// estimator needs their exact total — so the cost grows with (holes or empties) × partners.
+//
 // Raises: ArgumentError (vector sizes, negative hop counts), Error (no hop possible),
 //         ConfigError from KmcOptions::from_config / validate.
 #pragma once
