@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "brains/core/error.h"
@@ -56,10 +57,14 @@ TEST_P(DNPUBatchNormParity, TrainingForwardMatchesBrainsPy) {
   layer->train();
   at::NoGradGuard no_grad;
   const at::Tensor outputs = layer->forward(data.tensor("inputs"));
-  expect_close(outputs, data.tensor("outputs"));
   const auto logged = layer->logged_outputs();
   expect_close(logged.at("c_dnpu_output"), data.tensor("dnpu_output"));
-  expect_close(logged.at("d_batch_norm_output"), data.tensor("outputs"));
+  // Normalising divides by the batch std, so the float32 tolerance of the DNPU outputs
+  // (whose last bits depend on the BLAS kernel) grows by 1/std after the batch norm.
+  const double std_min = data.tensor("dnpu_output").to(at::kDouble).std(0).min().item<double>();
+  const double scale = 1e-5 * std::max(1.0, 1.0 / std_min);
+  expect_close(outputs, data.tensor("outputs"), scale);
+  expect_close(logged.at("d_batch_norm_output"), data.tensor("outputs"), scale);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, DNPUBatchNormParity, ::testing::Values("seed1", "seed2", "seed3"));
